@@ -1,0 +1,182 @@
+"""A pool of onnxruntime sessions for one model.
+
+Several 1-thread sessions running side by side scale better on a few cores than one
+session with many threads (measured in docs/benchmarks.md), and they keep latency per
+call low. onnxruntime releases the GIL inside ``run``, so plain Python threads suffice.
+Every model in the app goes through here: no module creates its own InferenceSession.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from studio.runtime.manifest import Manifest, ModelError, check_against_session, check_inputs
+from studio.runtime.providers import Machine, ProviderChoice, choose, create_session, probe_machine
+from studio.settings import EngineSettings
+
+log = logging.getLogger(__name__)
+
+_machine: Machine | None = None
+
+
+def machine() -> Machine:
+    """The probed machine, cached: probing loads the CUDA driver once."""
+    global _machine
+    if _machine is None:
+        _machine = probe_machine()
+    return _machine
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    model: str
+    provider: str
+    sessions: int
+    threads_per_session: int
+    calls: int
+    mean_ms: float
+    p95_ms: float
+
+
+def _open_session(manifest: Manifest, choice: ProviderChoice, threads: int):
+    path = manifest.model_path
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found (named by {manifest.path})")
+    data = path.read_bytes()
+    if len(data) == 0:
+        raise ModelError(f"{path}: the model file is empty")
+    try:
+        session, note = create_session(data, choice, intra_threads=threads)
+    except Exception as exc:  # onnxruntime raises its own exception types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: not a loadable ONNX model (truncated, corrupt or another "
+                         f"format): {first}") from None
+    problems = check_against_session(manifest, session)
+    if problems:
+        raise ModelError(f"{path} does not match its manifest {manifest.path}:\n  - "
+                         + "\n  - ".join(problems))
+    return session, note
+
+
+class SessionPool:
+    """N sessions of one model with thread-safe check-out, warm-up and statistics."""
+
+    def __init__(self, manifest: Manifest | str | Path, settings: EngineSettings | None = None,
+                 *, sessions: int | None = None, threads: int | None = None,
+                 choice: ProviderChoice | None = None, warmup: bool = True) -> None:
+        self.manifest = manifest if isinstance(manifest, Manifest) else Manifest.load(manifest)
+        settings = settings or EngineSettings()
+        self.size = int(sessions or settings.sessions)
+        self.threads = int(threads or settings.threads_per_session)
+        self.choice = choice or choose(settings.provider, machine())
+        self._free: "queue.Queue" = queue.Queue()
+        self._sessions = []
+        self.notes: list[str] = []
+        for _ in range(self.size):
+            sess, note = _open_session(self.manifest, self.choice, self.threads)
+            if note and note not in self.notes:
+                self.notes.append(note)
+            self._sessions.append(sess)
+            self._free.put(sess)
+        used = self._sessions[0].get_providers()
+        self.provider = used[0] if used else "CPUExecutionProvider"
+        self._lock = threading.Lock()
+        self._latencies: collections.deque[float] = collections.deque(maxlen=2000)
+        self._calls = 0
+        self._executor: ThreadPoolExecutor | None = None
+        if warmup:
+            self.warm_up()
+
+    # -- single calls -------------------------------------------------------------
+    def run(self, *inputs: np.ndarray, validate: bool = True) -> list[np.ndarray]:
+        """Run one call on a free session, binding inputs by position."""
+        if validate:
+            check_inputs(self.manifest, inputs)
+        sess = self._free.get()
+        try:
+            feed = {node.name: arr for node, arr in zip(sess.get_inputs(), inputs)}
+            t0 = time.perf_counter()
+            out = sess.run(None, feed)
+            dt = time.perf_counter() - t0
+        finally:
+            self._free.put(sess)
+        with self._lock:
+            self._calls += 1
+            self._latencies.append(dt)
+        return out
+
+    def warm_up(self) -> None:
+        """One call per session, so the first real frame does not pay for allocation."""
+        dummy = tuple(np.zeros(t.concrete_shape(1), dtype=t.dtype) for t in self.manifest.inputs)
+        for sess in self._sessions:
+            feed = {node.name: arr for node, arr in zip(sess.get_inputs(), dummy)}
+            sess.run(None, feed)
+
+    # -- many calls ----------------------------------------------------------------
+    def map(self, calls: Iterable[Sequence[np.ndarray]]) -> list[list[np.ndarray]]:
+        """Run many calls spread over the pool; results come back in input order."""
+        calls = list(calls)
+        if self.size == 1 or len(calls) <= 1:
+            return [self.run(*c) for c in calls]
+        return list(self._pool().map(lambda c: self.run(*c), calls))
+
+    def imap(self, calls: Iterable[Sequence[np.ndarray]], ahead: int | None = None):
+        """Like :meth:`map` but lazy, keeping at most ``ahead`` calls in flight (bounded
+        memory for long renders); yields results in order."""
+        ahead = ahead or 2 * self.size
+        pending: collections.deque = collections.deque()
+        ex = self._pool()
+        for c in calls:
+            pending.append(ex.submit(self.run, *c))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def run_batched(self, *inputs: np.ndarray, batch: int = 8) -> list[np.ndarray]:
+        """Split inputs along axis 0 into batches, run them over the pool, and concatenate.
+        Needs a free first dimension in the manifest."""
+        n = int(inputs[0].shape[0])
+        if n == 0:
+            raise ValueError("run_batched: empty input")
+        chunks = [tuple(a[i:i + batch] for a in inputs) for i in range(0, n, batch)]
+        results = self.map(chunks)
+        return [np.concatenate([r[k] for r in results], axis=0) for k in range(len(results[0]))]
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self.size,
+                                                    thread_name_prefix=f"pool-{self.manifest.name}")
+            return self._executor
+
+    # -- bookkeeping --------------------------------------------------------------
+    def stats(self) -> PoolStats:
+        with self._lock:
+            lat = np.array(self._latencies, dtype=np.float64) * 1000.0
+            calls = self._calls
+        return PoolStats(self.manifest.name, self.provider, self.size, self.threads, calls,
+                         float(lat.mean()) if lat.size else 0.0,
+                         float(np.percentile(lat, 95)) if lat.size else 0.0)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self._sessions.clear()
+
+    def __enter__(self) -> "SessionPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,30 @@
+import os
+import sys
+from pathlib import Path
+
+# Logic tests use Qt's offscreen platform; screenshot tests start their own process on the
+# real X display (Xvfb) instead.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("STUDIO_SETTINGS_ORG", "NeuralMediaStudioTests")
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    from tests.fixtures.tiny_models import conv_net
+
+    return conv_net(tmp_path / "tiny_conv", size=32, width=8, depth=2)
+
+
+@pytest.fixture
+def shared_data():
+    from studio.paths import SHARED_DATA
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data not found at {SHARED_DATA}")
+    return SHARED_DATA
