@@ -1,0 +1,203 @@
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+
+from studio.jobs import Job, JobStatus
+from studio.media.filetypes import FileKind, Workbench, classify, route
+from studio.settings import EngineSettings
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_SETTINGS_ORG", f"NMSTest-{tmp_path.name}")
+    from ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.ctx.runner.cancel_all()
+    w.ctx.runner.wait(5000)
+
+
+def make_files(tmp_path):
+    files = {
+        "speech.wav": b"RIFF....WAVE",
+        "walk.bvh": b"HIERARCHY\n",
+        "clip.mp4": b"\x00\x00\x00\x18ftypmp42",
+        "notes.xyz": b"?",
+        "plain.txt": b"hello",
+    }
+    out = {}
+    for name, data in files.items():
+        p = tmp_path / name
+        p.write_bytes(data)
+        out[name] = p
+    dm = tmp_path / "humanoid3d_walk.txt"
+    dm.write_text('{"Loop": "wrap", "Frames": [[0.03, 0, 0.9, 0, 1, 0, 0, 0]]}')
+    out["dm"] = dm
+    return out
+
+
+def test_classify_and_route(tmp_path):
+    f = make_files(tmp_path)
+    assert classify(f["speech.wav"]) is FileKind.AUDIO
+    assert classify(f["walk.bvh"]) is FileKind.BVH
+    assert classify(f["dm"]) is FileKind.DEEPMIMIC
+    assert classify(f["plain.txt"]) is FileKind.UNKNOWN
+    assert route(f["clip.mp4"])[0] is Workbench.CODEC
+    assert route(f["clip.mp4"], Workbench.TALK)[0] is Workbench.TALK  # avatar template source
+    assert route(f["clip.mp4"], Workbench.MOTION)[0] is Workbench.CODEC
+    assert route(f["notes.xyz"])[0] is None
+    avatar = tmp_path / "anna"
+    avatar.mkdir()
+    (avatar / "avatar.json").write_text("{}")
+    assert route(avatar)[0] is Workbench.TALK
+
+
+def drop(window, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = QPointF(window.width() / 2, window.height() / 2)
+    ev = QDropEvent(centre, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    window.dropEvent(ev)
+
+
+def test_drop_routes_to_workbench(window, tmp_path, qtbot):
+    f = make_files(tmp_path)
+    seen = []
+    for panel in window.panels.values():
+        panel.open_file = lambda p, k, wb=panel.workbench: seen.append((wb, p.name, k))
+    drop(window, [f["walk.bvh"]])
+    assert window.active_workbench is Workbench.MOTION
+    drop(window, [f["clip.mp4"]])
+    assert window.active_workbench is Workbench.CODEC
+    drop(window, [f["speech.wav"]])
+    assert window.active_workbench is Workbench.TALK
+    drop(window, [f["clip.mp4"]])  # Talk active: a video becomes an avatar source
+    drop(window, [f["dm"]])
+    assert seen == [(Workbench.MOTION, "walk.bvh", FileKind.BVH),
+                    (Workbench.CODEC, "clip.mp4", FileKind.VIDEO),
+                    (Workbench.TALK, "speech.wav", FileKind.AUDIO),
+                    (Workbench.TALK, "clip.mp4", FileKind.VIDEO),
+                    (Workbench.MOTION, "humanoid3d_walk.txt", FileKind.DEEPMIMIC)]
+
+
+def test_drop_unknown_type_gives_clear_message(window, tmp_path, qtbot):
+    f = make_files(tmp_path)
+    errors = []
+    window.ctx.feed.error.disconnect()
+    window.ctx.feed.error.connect(lambda t, m: errors.append(m))
+    window.show_error = lambda t, m: errors.append(m)
+    routed = window.open_paths([f["notes.xyz"]])
+    assert routed == [(f["notes.xyz"], None)]
+    assert errors and "notes.xyz" in errors[0] and "no workbench opens" in errors[0]
+    assert "notes.xyz" in window.statusBar().currentMessage()
+
+
+def test_settings_persist(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_SETTINGS_ORG", f"NMSTest-persist-{tmp_path.name}")
+    from ui import settings_store
+
+    settings_store.qsettings().clear()
+    assert settings_store.load() == EngineSettings(provider="auto", pool_size=0, threads_per_session=1)
+    settings_store.save(EngineSettings(provider="cpu", pool_size=3, threads_per_session=2))
+    again = settings_store.load()
+    assert (again.provider, again.pool_size, again.threads_per_session) == ("cpu", 3, 2)
+    settings_store.qsettings().clear()
+
+
+def test_settings_dialog_value(qtbot):
+    from ui.settings_dialog import SettingsDialog
+
+    dlg = SettingsDialog(EngineSettings(provider="cpu", pool_size=2, threads_per_session=1))
+    qtbot.addWidget(dlg)
+    assert dlg.value().provider == "cpu" and dlg.value().pool_size == 2
+    dlg.provider.setCurrentIndex(0)
+    dlg.threads.setValue(3)
+    v = dlg.value()
+    assert v.provider == "auto" and v.threads_per_session == 3
+    assert "CPU" in dlg.explain.text()
+
+
+def test_gui_stays_responsive_during_a_job(window, qtbot):
+    """While a 2-second job runs, a 10 ms timer keeps firing at least every 50 ms."""
+    def busy(ctx):
+        t0 = time.perf_counter()
+        a = np.random.default_rng(0).random((300, 300))
+        n = 0
+        while time.perf_counter() - t0 < 2.0:
+            a = np.tanh(a @ a.T / 300.0)  # real CPU work in numpy
+            s = 0
+            for i in range(20000):  # and in pure Python, holding the GIL
+                s += i
+            n += 1
+            ctx.progress(time.perf_counter() - t0, 2.0, f"iteration {n}")
+        return n
+
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    handle = window.ctx.run(Job("busy work", busy))
+    timer.start()
+    with qtbot.waitSignal(handle.finished, timeout=10000) as blocker:
+        pass
+    timer.stop()
+    result = blocker.args[0]
+    assert result.ok and result.value > 0
+    gaps = np.diff(ticks)
+    assert len(ticks) > 100
+    assert gaps.max() < 0.050, f"event loop blocked for {gaps.max() * 1000:.0f} ms"
+
+
+def test_job_progress_shows_and_cancel_works(window, qtbot):
+    def slow(ctx):
+        for i in range(500):
+            ctx.progress(i, 500, "working")
+            time.sleep(0.01)
+
+    handle = window.ctx.run(Job("slow job", slow))
+    qtbot.waitUntil(lambda: window.job_bar.value() > 0, timeout=5000)
+    assert window.cancel_button.isVisible()
+    with qtbot.waitSignal(handle.finished, timeout=5000) as blocker:
+        window.cancel_button.click()
+    assert blocker.args[0].status is JobStatus.CANCELLED
+    qtbot.waitUntil(lambda: not window.cancel_button.isVisible(), timeout=2000)
+    assert "cancelled" in window.statusBar().currentMessage()
+
+
+def test_about_lists_versions(window):
+    from ui.main_window import about_text
+
+    text = about_text()
+    for needle in ("Qt", "onnxruntime", "PyAV", "CPU"):
+        assert needle in text
+
+
+def test_status_bar_shows_rate_and_provider(window, qtbot):
+    window.ctx.feed.rate.emit("Talk preview", 24.7, 143.0)
+    assert window.rate_label.text() == "Talk preview: 24.7 fps · 143 ms"
+    assert window.provider_label.text().startswith("EP: ")
+
+
+def test_frame_view_from_numpy(qtbot):
+    from ui.widgets.frame_view import FrameView, to_qimage
+
+    img = np.zeros((10, 20, 3), np.uint8)
+    img[2, 3] = (255, 0, 0)
+    q = to_qimage(img)
+    assert (q.width(), q.height()) == (20, 10)
+    assert q.pixelColor(3, 2).red() == 255 and q.pixelColor(3, 2).green() == 0
+    v = FrameView()
+    qtbot.addWidget(v)
+    v.resize(400, 400)
+    v.set_frame(img)
+    r = v.image_rect()
+    assert abs(r.width() / r.height() - 2.0) < 1e-6  # aspect kept
+    with pytest.raises(TypeError):
+        to_qimage(img.astype(np.float32))

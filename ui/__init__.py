@@ -1,0 +1,1 @@
+"""Qt front end. Observes the engine in ``studio/`` through signals; never computes."""

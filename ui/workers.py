@@ -1,0 +1,79 @@
+"""Run :class:`studio.jobs.Job` on a worker thread and report through Qt signals.
+
+The engine calls ``progress`` from the worker thread; Qt queues the signal to the GUI
+thread, so widgets only ever draw. Cancel sets the job's token; the job notices at its
+next ``ctx.progress``/``ctx.check``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from studio.jobs import Job, JobResult, Progress
+
+
+class JobHandle(QObject):
+    progress = Signal(object)  # studio.jobs.Progress
+    finished = Signal(object)  # studio.jobs.JobResult (ok, cancelled or failed)
+
+    def __init__(self, job: Job, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.job = job
+        self.result: JobResult | None = None
+        self.finished.connect(self._store)
+
+    @property
+    def title(self) -> str:
+        return self.job.title
+
+    def cancel(self) -> None:
+        self.job.cancel()
+
+    @property
+    def running(self) -> bool:
+        return self.result is None
+
+    def _store(self, result: JobResult) -> None:
+        self.result = result
+
+
+class _Runnable(QRunnable):
+    def __init__(self, handle: JobHandle) -> None:
+        super().__init__()
+        self.handle = handle
+        self.setAutoDelete(True)
+
+    def run(self) -> None:  # worker thread
+        h = self.handle
+        result = h.job.run(lambda p: h.progress.emit(p))
+        h.finished.emit(result)
+
+
+class JobRunner(QObject):
+    """Starts jobs on a private thread pool and keeps their handles alive until done."""
+
+    started = Signal(object)  # JobHandle
+
+    def __init__(self, max_threads: int = 2, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(max_threads)
+        self._live: set[JobHandle] = set()
+
+    def start(self, job: Job) -> JobHandle:
+        handle = JobHandle(job, self)
+        self._live.add(handle)
+        handle.finished.connect(lambda _r, h=handle: self._live.discard(h))
+        self.pool.start(_Runnable(handle))
+        self.started.emit(handle)
+        return handle
+
+    def cancel_all(self) -> None:
+        for h in list(self._live):
+            h.cancel()
+
+    def wait(self, ms: int = -1) -> bool:
+        return self.pool.waitForDone(ms)
+
+
+__all__ = ["JobHandle", "JobRunner", "Progress"]
