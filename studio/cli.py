@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(f"studio.{name}.cli")
         except ModuleNotFoundError as exc:
-            if exc.name != f"studio.{name}.cli":
+            if exc.name not in (f"studio.{name}", f"studio.{name}.cli"):
                 raise
             sp = sub.add_parser(name, help=helptext)
             sp.set_defaults(func=_placeholder(name))
