@@ -1,0 +1,162 @@
+"""The lip-sync core shared by offline render and live mode (SyncTalk_2D contract).
+
+Per frame: crop the face box from the template frame, resize it to S+2*pad, keep the
+centre SxS as the *reference*, black out the mouth area for the *masked* copy, feed both
+(6 channels, BGR/255) plus the stacked audio feature to the U-Net, and paste the
+prediction back into the box with a feathered mask so no seam shows. Everything the
+contract can vary (size, pad, mask, channel order, which half comes first) comes from the
+U-Net's manifest ``constants``, so Wav2Lip-style models are described by the same fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from studio.runtime.manifest import Manifest, ModelError
+from studio.runtime.pool import SessionPool
+from studio.talk import mel as melmod
+from studio.talk.features import align_rows, get_mode, stack_features
+
+
+@dataclass(frozen=True)
+class CropContract:
+    size: int = 320  # S: the U-Net's input/output side
+    pad: int = 4  # the box is resized to S + 2*pad and the centre SxS is used
+    mask: str = "rect"  # "rect": a black rectangle; "lower_half": Wav2Lip's masked lower half
+    mask_rect: tuple[int, int, int, int] = (5, 5, 315, 310)  # x0, y0, x1, y1 inside the SxS crop
+    input_order: tuple[str, str] = ("reference", "masked")  # channels 0-2, then 3-5
+    channel_order: str = "BGR"
+    audio_mode: str = "ave"
+    feather: float = 0.08  # blend ramp width as a fraction of the box side
+
+    @classmethod
+    def from_manifest(cls, m: Manifest) -> "CropContract":
+        c = m.constants
+        size = int(c.get("size", m.inputs[0].shape[-1] if isinstance(m.inputs[0].shape[-1], int) else 320))
+        default_rect = (5, 5, size - 5, size - 10)
+        contract = cls(size=size, pad=int(c.get("pad", 4)), mask=str(c.get("mask", "rect")),
+                       mask_rect=tuple(int(v) for v in c.get("mask_rect", default_rect)),
+                       input_order=tuple(c.get("input_order", ("reference", "masked"))),
+                       channel_order=str(c.get("channel_order", "BGR")).upper(),
+                       audio_mode=str(c.get("audio_mode", "ave")),
+                       feather=float(c.get("feather", 0.08)))
+        where = m.path or m.name
+        if sorted(contract.input_order) != ["masked", "reference"]:
+            raise ModelError(f"{where}: constants.input_order must name 'reference' and 'masked', "
+                             f"got {contract.input_order}")
+        if contract.mask not in ("rect", "lower_half"):
+            raise ModelError(f"{where}: constants.mask must be 'rect' or 'lower_half'")
+        if contract.channel_order not in ("BGR", "RGB"):
+            raise ModelError(f"{where}: constants.channel_order must be BGR or RGB")
+        get_mode(contract.audio_mode)
+        return contract
+
+
+def masked_copy(crop: np.ndarray, contract: CropContract) -> np.ndarray:
+    out = crop.copy()
+    if contract.mask == "lower_half":
+        out[contract.size // 2:] = 0
+    else:
+        x0, y0, x1, y1 = contract.mask_rect
+        out[y0:y1, x0:x1] = 0
+    return out
+
+
+@lru_cache(maxsize=64)
+def feather_mask(h: int, w: int, pad_frac: float, feather: float) -> np.ndarray:
+    """(h, w, 1) float32 blend weights: 0 on the box border (and the pad ring the model never
+    saw), ramping smoothly to 1 inside, so the pasted mouth has no hard edge."""
+    ys = np.minimum(np.arange(h), np.arange(h)[::-1]).astype(np.float32) / max(h, 1)
+    xs = np.minimum(np.arange(w), np.arange(w)[::-1]).astype(np.float32) / max(w, 1)
+    d = np.minimum(ys[:, None], xs[None, :]) - pad_frac
+    t = np.clip(d / max(feather, 1e-6), 0.0, 1.0)
+    return (t * t * (3 - 2 * t))[..., None].astype(np.float32)
+
+
+def clamp_box(box, width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0 = max(0, x0), max(0, y0)
+    x1, y1 = min(width, x1), min(height, y1)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        raise ValueError(f"face box {tuple(box)} is empty inside a {width}x{height} frame")
+    return x0, y0, x1, y1
+
+
+class LipSync:
+    """An audio-encoder pool plus a U-Net pool, and the crop/paste rules between them."""
+
+    def __init__(self, encoder: SessionPool, unet: SessionPool) -> None:
+        self.encoder, self.unet = encoder, unet
+        self.contract = CropContract.from_manifest(unet.manifest)
+        self.mode = get_mode(self.contract.audio_mode)
+        out = encoder.manifest.outputs[0].shape[1:]
+        if all(isinstance(d, int) for d in out) and tuple(out) != self.mode.row_shape:
+            raise ModelError(f"{encoder.manifest.path}: output rows {tuple(out)} do not fit the "
+                             f"U-Net's audio mode '{self.mode.name}' (rows {self.mode.row_shape})")
+        audio_in = unet.manifest.inputs[1].shape[1:]
+        if all(isinstance(d, int) for d in audio_in) and tuple(audio_in) != self.mode.target_shape:
+            raise ModelError(f"{unet.manifest.path}: audio input {tuple(audio_in)} does not match "
+                             f"mode '{self.mode.name}' {self.mode.target_shape}")
+        size_in = unet.manifest.inputs[0].shape[-2:]
+        if all(isinstance(d, int) for d in size_in) and tuple(size_in) != (self.contract.size,) * 2:
+            raise ModelError(f"{unet.manifest.path}: image input is {tuple(size_in)} but "
+                             f"constants.size is {self.contract.size}")
+
+    @property
+    def fps(self) -> int:
+        return self.mode.fps
+
+    # -- audio --------------------------------------------------------------------------
+    def audio_rows(self, wav16k: np.ndarray, n_frames: int, batch: int = 32) -> np.ndarray:
+        """Encoder rows for ``n_frames`` video frames, aligned the way the model was trained."""
+        mel = melmod.melspectrogram(wav16k)
+        windows = melmod.mel_windows(mel, n_frames, fps=self.fps)
+        rows = self.encoder.run_batched(windows.astype(np.float32), batch=batch)[0]
+        return align_rows(rows, self.mode)
+
+    def audio_features(self, rows: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
+        return stack_features(rows, self.mode, start=start, stop=stop)
+
+    # -- image ----------------------------------------------------------------------------
+    def crop(self, frame_rgb: np.ndarray, box) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """The model's (1, 6, S, S) image input for one frame, and the clamped box."""
+        h, w = frame_rgb.shape[:2]
+        x0, y0, x1, y1 = clamp_box(box, w, h)
+        c = self.contract
+        big = cv2.resize(frame_rgb[y0:y1, x0:x1], (c.size + 2 * c.pad,) * 2,
+                         interpolation=cv2.INTER_AREA if (x1 - x0) > c.size else cv2.INTER_LINEAR)
+        ref = big[c.pad:c.pad + c.size, c.pad:c.pad + c.size]
+        if c.channel_order == "BGR":
+            ref = ref[..., ::-1]
+        halves = {"reference": ref, "masked": masked_copy(ref, c)}
+        six = np.concatenate([halves[k] for k in c.input_order], axis=2)
+        return (six.transpose(2, 0, 1)[None].astype(np.float32) / 255.0), (x0, y0, x1, y1)
+
+    def paste(self, frame_rgb: np.ndarray, pred: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Blend the (1, 3, S, S) prediction back into a copy of the frame inside ``box``."""
+        c = self.contract
+        x0, y0, x1, y1 = box
+        img = np.clip(pred[0].transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if c.channel_order == "BGR":
+            img = img[..., ::-1]
+        side = c.size + 2 * c.pad
+        bw, bh = x1 - x0, y1 - y0
+        region = frame_rgb[y0:y1, x0:x1]
+        big = cv2.resize(region, (side, side), interpolation=cv2.INTER_AREA if bw > side else cv2.INTER_LINEAR)
+        big[c.pad:c.pad + c.size, c.pad:c.pad + c.size] = img
+        back = cv2.resize(big, (bw, bh), interpolation=cv2.INTER_LINEAR)
+        m = feather_mask(bh, bw, c.pad / side, c.feather)
+        out = frame_rgb.copy()
+        out[y0:y1, x0:x1] = (region * (1.0 - m) + back * m + 0.5).astype(np.uint8)
+        return out
+
+    def predict(self, image6: np.ndarray, feature: np.ndarray) -> np.ndarray:
+        return self.unet.run(image6, feature[None] if feature.ndim == 3 else feature)[0]
+
+    def close(self) -> None:
+        self.encoder.close()
+        self.unet.close()
