@@ -38,6 +38,10 @@ def grab_all(out: Path, size=(1400, 880), prepare=None) -> list[Path]:
     for i, wb in enumerate(win.panels):
         win.sidebar.setCurrentRow(i)
         settle()
+        stage = getattr(win.panels[wb], "screenshot_stage", None)
+        if stage:
+            stage(settle)
+            settle()
         path = out / f"{wb.value.lower()}.png"
         win.grab().save(str(path))
         written.append(path)
