@@ -19,6 +19,7 @@ import numpy as np
 from studio.jobs import JobContext, UserError
 from studio.media.audio_io import load_audio
 from studio.media.video_writer import VideoWriter
+from studio.talk.avatar import frame_index as pingpong
 from studio.talk.lipsync import LipSync
 from studio.talk.mel import frame_count
 
@@ -48,15 +49,6 @@ class ArrayTemplate:
 
     def crop_box(self, k: int):
         return self.boxes[k]
-
-
-def pingpong(i: int, n: int) -> int:
-    """Template frame for output frame i: forward, then backward, then forward again."""
-    if n <= 1:
-        return 0
-    period = 2 * (n - 1)
-    k = i % period
-    return k if k < n else period - k
 
 
 @dataclass

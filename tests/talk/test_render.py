@@ -8,7 +8,7 @@ import soundfile as sf
 from studio.jobs import Job, JobStatus
 from studio.runtime.pool import SessionPool
 from studio.talk.lipsync import LipSync, feather_mask
-from studio.talk.render import ArrayTemplate, pingpong, render_frames, render_to_file
+from studio.talk.render import ArrayTemplate, pingpong, render_frames, render_to_file  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,73 @@
+"""`studio talk ...`: prepare avatars from videos, render audio to talking-head video."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from studio.cli_progress import exit_code, run_job_cli
+from studio.jobs import Job
+
+
+def _render(args: argparse.Namespace) -> int:
+    from studio.settings import EngineSettings
+    from studio.talk.render import render_to_file
+    from studio.talk.session import open_session
+
+    fmt = "png" if args.png else "silent" if args.silent else "mp4"
+    settings = EngineSettings(pool_size=args.sessions or 0, threads_per_session=args.threads)
+
+    def work(ctx):
+        ctx.progress(0, 1, "loading avatar and models", force=True)
+        session = open_session(args.avatar, args.models, settings)
+        try:
+            return render_to_file(session.lipsync, session.template, args.audio, args.out, ctx,
+                                  fmt=fmt, crf=args.crf)
+        finally:
+            session.close()
+
+    result = run_job_cli(Job(f"Render {Path(args.out).name}", work), quiet=args.quiet)
+    if result.ok:
+        print(f"wrote {args.out}: {result.value.summary()}")
+    return exit_code(result)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from studio.talk.prepare import prepare_avatar
+
+    def work(ctx):
+        return prepare_avatar(args.video, args.out, ctx, max_seconds=args.seconds,
+                              models_from=args.models)
+
+    result = run_job_cli(Job(f"Prepare {Path(args.video).name}", work), quiet=args.quiet)
+    if result.ok:
+        print(f"wrote avatar template {args.out}")
+    return exit_code(result)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("talk", help="talking-head lip-sync: prepare avatars, render audio to video")
+    acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    r = acts.add_parser("render", help="render an audio file with an avatar to MP4 (or PNGs)")
+    r.add_argument("--audio", required=True, help="WAV, MP3, FLAC, M4A, or a video's audio track")
+    r.add_argument("--out", required=True, help="output .mp4 (or folder with --png)")
+    r.add_argument("--avatar", help="avatar template folder or .avatar file (default: the shipped one)")
+    r.add_argument("--models", help="folder with audio_encoder/ and unet/ (default: the avatar's, "
+                                    "else the shipped pair)")
+    fmt = r.add_mutually_exclusive_group()
+    fmt.add_argument("--png", action="store_true", help="write a PNG image sequence instead")
+    fmt.add_argument("--silent", action="store_true", help="write an MP4 without audio")
+    r.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better, default 18)")
+    r.add_argument("--sessions", type=int, default=0, help="pooled U-Net sessions (default: one per core)")
+    r.add_argument("--threads", type=int, default=1, help="threads per session (default 1)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=_render)
+
+    pr = acts.add_parser("prepare", help="build an avatar template from a talking-face video")
+    pr.add_argument("video", help="a video with one visible face")
+    pr.add_argument("--out", required=True, help="template folder (or .avatar file) to write")
+    pr.add_argument("--seconds", type=float, default=None, help="use at most this many seconds")
+    pr.add_argument("--models", help="copy this lip-sync model pair into the template")
+    pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=_prepare)
