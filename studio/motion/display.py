@@ -13,7 +13,7 @@ import numpy as np
 from studio.jobs import UserError
 from studio.motion.clip import Clip
 from studio.motion.contacts import foot_contacts, leg_length
-from studio.motion.fk import forward_kinematics
+from studio.motion.fk import forward_kinematics, root_trajectory
 
 
 @dataclass(eq=False)
@@ -62,6 +62,5 @@ def clip_display(clip: Clip) -> ClipDisplay:
     except UserError:
         contact_joints, contacts = np.zeros(0, np.int64), np.zeros((clip.n_frames, 0), bool)
         facts["contacts"] = "no feet found"
-    root = pos[:, 0, :2]
-    facts["root travel"] = f"{np.linalg.norm(root[-1] - root[0]):.2f} m"
+    facts["path length"] = f"{root_trajectory(clip, pose).distance * scale:.2f} m"
     return ClipDisplay(clip.name, clip.fps, pos, bones, contact_joints, contacts, facts)

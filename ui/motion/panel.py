@@ -15,17 +15,6 @@ from ui.widgets.panel_parts import EmptyState, card, header, section
 from ui.widgets.timeline import Timeline
 
 
-def load_clip(path: Path, kind: FileKind | None = None):
-    """Read a clip file (BVH or DeepMimic) as the engine's Clip."""
-    from studio.motion.bvh import read_bvh
-    from studio.motion.deepmimic import read_deepmimic
-
-    clip = read_bvh(path) if path.suffix.lower() == ".bvh" else read_deepmimic(path)
-    if not clip.name:
-        clip.name = path.stem
-    return clip
-
-
 class MotionPanel(WorkbenchPanel):
     workbench = Workbench.MOTION
     title = "Motion"
@@ -121,6 +110,7 @@ class MotionPanel(WorkbenchPanel):
     # -- loading ----------------------------------------------------------------------
     def load(self, path: Path, name: str | None = None) -> None:
         from studio.motion.display import clip_display
+        from studio.motion.files import load_clip
 
         def work(ctx):
             ctx.progress(0, 2, "reading")
@@ -174,10 +164,10 @@ class MotionPanel(WorkbenchPanel):
         name, _ = QFileDialog.getSaveFileName(self, "Export BVH", f"{self.current.name}.bvh",
                                               "BVH (*.bvh)")
         if name:
-            from studio.motion.bvh import write_bvh
+            from studio.motion.files import save_clip
 
             clip = self.current
-            self.ctx.run(Job(f"Export {Path(name).name}", lambda ctx: write_bvh(clip, name)))
+            self.ctx.run(Job(f"Export {Path(name).name}", lambda ctx: save_clip(clip, name)))
 
     def screenshot_stage(self, settle) -> None:
         """Show a built-in walk mid-stride for `studio screenshot`."""

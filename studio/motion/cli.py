@@ -1,0 +1,129 @@
+"""``studio motion``: list the built-in clips, describe a clip, convert between formats."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from studio.jobs import UserError
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from studio.motion.library import builtin_clips, clips_dir, load_builtin
+
+    clips = builtin_clips()
+    if not clips:
+        print(f"no built-in clips found in {clips_dir()}")
+        return 1
+    print(f"{len(clips)} built-in clips (DeepMimic humanoid, from {clips_dir()}):")
+    print(f"  {'name':<16}{'frames':>7}{'fps':>7}{'seconds':>9}  loop")
+    for name in clips:
+        c = load_builtin(name)
+        print(f"  {name:<16}{c.n_frames:>7}{c.fps:>7.1f}{c.duration:>9.2f}  "
+              f"{'yes' if c.loop else 'no'}")
+    return 0
+
+
+def describe(clip, source: str) -> list[str]:
+    """The ``motion info`` text, as lines (the UI can show the same summary)."""
+    from studio.motion.contacts import foot_contacts, foot_sliding
+    from studio.motion.fk import forward_kinematics, root_trajectory
+
+    sk = clip.skeleton
+    ends = sk.end_sites
+    lines = [
+        f"clip:      {clip.name or source}",
+        f"source:    {source}",
+        f"frames:    {clip.n_frames}",
+        f"fps:       {clip.fps:.3f}",
+        f"duration:  {clip.duration:.3f} s" + ("  (loops)" if clip.loop else ""),
+        f"joints:    {int((~ends).sum())} animated + {int(ends.sum())} end sites, "
+        f"up axis {'XYZ'[sk.up]}",
+        "            " + ", ".join(n for j, n in enumerate(sk.names) if not ends[j]),
+    ]
+    pose = forward_kinematics(clip)
+    traj = root_trajectory(clip, pose)
+    disp = traj.positions[-1] - traj.positions[0]
+    lines.append(f"root:      travels {traj.distance:.3f} units along its path, "
+                 f"{float((disp ** 2).sum()) ** 0.5:.3f} start to end")
+    try:
+        contacts = foot_contacts(clip, pose)
+    except UserError as exc:
+        lines.append(f"contacts:  not available ({exc})")
+        return lines
+    slide = foot_sliding(clip, contacts, pose)
+    lines.append(f"contacts:  height < {contacts.height_threshold:.3g}, "
+                 f"speed < {contacts.speed_threshold:.3g}/s")
+    for foot, frac in contacts.fraction().items():
+        segs = contacts.segments(foot)
+        lines.append(f"  {foot:<6} {100 * frac:5.1f}% of frames, {len(segs)} contact"
+                     f"{'s' if len(segs) != 1 else ''}, sliding "
+                     f"{slide.per_foot[foot]:.3g} units/s")
+    lines.append(f"  sliding overall {slide.relative:.3f} leg lengths/s")
+    return lines
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from studio.motion.files import load_clip
+
+    clip = load_clip(args.clip)
+    print("\n".join(describe(clip, args.clip)))
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from studio.cli_progress import exit_code, run_job_cli
+    from studio.motion.files import convert_job
+
+    if args.fps is not None and not args.fps > 0:
+        raise UserError(f"--fps must be positive, got {args.fps}")
+    result = run_job_cli(convert_job(args.input, args.output, fps=args.fps,
+                                     retarget=args.retarget), quiet=True)
+    if result.ok:
+        clip = result.value
+        print(f"wrote {args.output}: {clip.n_frames} frames at {clip.fps:g} fps, "
+              f"{len(clip.skeleton)} joints")
+    return exit_code(result)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``motion`` with its actions to the ``studio`` command."""
+    p = subparsers.add_parser("motion", help="motion clips: inspect, convert, phase, blend",
+                              description="Motion clips: DeepMimic (.txt) and BVH.")
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    ls = sub.add_parser("list", help="the built-in DeepMimic clips")
+    ls.set_defaults(func=_cmd_list)
+    info = sub.add_parser("info", help="frames, fps, duration, joints, foot contacts")
+    info.add_argument("clip", help="a .bvh or DeepMimic .txt file, or a built-in clip name")
+    info.set_defaults(func=_cmd_info)
+    cv = sub.add_parser("convert", help="DeepMimic <-> BVH, optionally resampled or retargeted",
+                        description="Convert by output suffix (.bvh or .txt). A BVH of "
+                        "another skeleton needs --retarget to become a DeepMimic clip.")
+    cv.add_argument("input", help="a .bvh or DeepMimic .txt file, or a built-in clip name")
+    cv.add_argument("output", help="output path (.bvh or .txt)")
+    cv.add_argument("--fps", type=float, default=None, help="resample to this frame rate")
+    cv.add_argument("--retarget", action="store_true",
+                    help="retarget onto the DeepMimic humanoid (by joint names)")
+    cv.set_defaults(func=_cmd_convert)
+
+    def usage(args: argparse.Namespace) -> int:
+        p.print_help(sys.stderr)
+        return 2
+
+    p.set_defaults(func=usage)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``motion`` actions on their own (``python -m studio.motion.cli info walk``)."""
+    parser = argparse.ArgumentParser(prog="studio")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["motion", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Open and save clips by file type, and the convert job the CLI and the UI share."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from studio.jobs import Job, JobContext, UserError
+from studio.motion.clip import Clip, resample
+
+BVH_SUFFIXES = (".bvh",)
+DEEPMIMIC_SUFFIXES = (".txt", ".json")
+
+
+def sniff_format(path: Path) -> str:
+    """"bvh" or "deepmimic", from the suffix or else the first bytes."""
+    suffix = path.suffix.lower()
+    if suffix in BVH_SUFFIXES:
+        return "bvh"
+    if suffix in DEEPMIMIC_SUFFIXES:
+        return "deepmimic"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64).lstrip()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    if head.upper().startswith(b"HIERARCHY"):
+        return "bvh"
+    if head.startswith(b"{"):
+        return "deepmimic"
+    raise UserError(f"{path}: unknown motion format (expected a .bvh or a DeepMimic .txt file)")
+
+
+def load_clip(path_or_name: str | os.PathLike) -> Clip:
+    """Read a BVH or DeepMimic file; a bare name such as ``walk`` opens a built-in clip."""
+    path = Path(path_or_name)
+    if not path.exists():
+        from studio.motion.library import builtin_clips, load_builtin
+
+        if str(path_or_name) in builtin_clips():
+            return load_builtin(str(path_or_name))
+        raise UserError(f"{path}: file not found (nor a built-in clip name; "
+                        "see 'studio motion list')")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a motion file")
+    if sniff_format(path) == "bvh":
+        from studio.motion.bvh import read_bvh
+
+        return read_bvh(path)
+    from studio.motion.deepmimic import read_deepmimic
+
+    return read_deepmimic(path)
+
+
+def save_clip(clip: Clip, path: str | os.PathLike) -> None:
+    """Write by suffix: ``.bvh`` or DeepMimic ``.txt``/``.json`` (temp file, then rename)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in BVH_SUFFIXES:
+        from studio.motion.bvh import write_bvh
+
+        write_bvh(clip, path)
+    elif suffix in DEEPMIMIC_SUFFIXES:
+        from studio.motion.deepmimic import write_deepmimic
+
+        write_deepmimic(clip, path)
+    else:
+        raise UserError(f"{path}: cannot tell the output format from the suffix "
+                        "(use .bvh or .txt)")
+
+
+def convert(src: str | os.PathLike, dst: str | os.PathLike, *, fps: float | None = None,
+            retarget: bool = False, ctx: JobContext | None = None) -> Clip:
+    """Read ``src``, optionally retarget it to the DeepMimic humanoid and resample it to
+    ``fps``, write ``dst``; returns the written clip."""
+    ctx = ctx or JobContext()
+    ctx.progress(0, 4, "reading")
+    clip = load_clip(src)
+    if retarget:
+        from studio.motion.retarget import retarget as to_humanoid
+
+        ctx.progress(1, 4, "retargeting")
+        clip = to_humanoid(clip, source=str(src))
+    if fps is not None:
+        ctx.progress(2, 4, "resampling")
+        clip = resample(clip, fps)
+    ctx.progress(3, 4, "writing")
+    save_clip(clip, dst)
+    ctx.progress(4, 4, "done", force=True)
+    return clip
+
+
+def convert_job(src: str | os.PathLike, dst: str | os.PathLike, *, fps: float | None = None,
+                retarget: bool = False) -> Job:
+    """:func:`convert` as a :class:`Job` (for ``ui.workers`` and the CLI)."""
+    return Job(f"convert {Path(src).name}",
+               lambda ctx: convert(src, dst, fps=fps, retarget=retarget, ctx=ctx))
