@@ -4,6 +4,9 @@ import sys
 
 
 def main() -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # codec sweeps use spawned workers (frozen builds too)
     if len(sys.argv) > 1:
         from studio.cli import main as cli_main
 

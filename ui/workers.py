@@ -60,12 +60,14 @@ class JobRunner(QObject):
         self.pool.setMaxThreadCount(max_threads)
         self._live: set[JobHandle] = set()
 
-    def start(self, job: Job) -> JobHandle:
+    def start(self, job: Job, track: bool = True) -> JobHandle:
+        """Run ``job``; ``track=False`` keeps it out of the status bar (e.g. frame fetches)."""
         handle = JobHandle(job, self)
         self._live.add(handle)
         handle.finished.connect(lambda _r, h=handle: self._live.discard(h))
         self.pool.start(_Runnable(handle))
-        self.started.emit(handle)
+        if track:
+            self.started.emit(handle)
         return handle
 
     def cancel_all(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import cv2
 import numpy as np
@@ -82,7 +82,8 @@ class PngSink:
 
 
 def render_frames(lipsync: LipSync, template: Template, wav16k: np.ndarray, sink: _Sink,
-                  ctx: JobContext | None = None, start_frame: int = 0) -> RenderStats:
+                  ctx: JobContext | None = None, start_frame: int = 0,
+                  tap: Callable[[int, np.ndarray], None] | None = None) -> RenderStats:
     """Render one frame per 1/fps of audio into ``sink``; returns timings per stage."""
     ctx = ctx or JobContext()
     stats = RenderStats()
@@ -117,6 +118,8 @@ def render_frames(lipsync: LipSync, template: Template, wav16k: np.ndarray, sink
         t_paste += time.perf_counter() - t
         t = time.perf_counter()
         sink.write(frame)
+        if tap is not None:
+            tap(i, frame)
         t_write += time.perf_counter() - t
         stats.frames += 1
         ctx.progress(i + 1, n, f"frame {i + 1}/{n}")
@@ -128,21 +131,22 @@ def render_frames(lipsync: LipSync, template: Template, wav16k: np.ndarray, sink
 
 
 def render_to_file(lipsync: LipSync, template: Template, audio_path: str | Path, out: str | Path,
-                   ctx: JobContext, fmt: str = "mp4", crf: int = 18) -> RenderStats:
+                   ctx: JobContext, fmt: str = "mp4", crf: int = 18,
+                   tap: Callable[[int, np.ndarray], None] | None = None) -> RenderStats:
     """``fmt``: "mp4" (H.264 + AAC), "silent" (H.264 only) or "png" (a folder of frames).
     Output is written atomically: a cancelled or failed render leaves nothing behind."""
     audio_path, out = Path(audio_path), Path(out)
     audio = load_audio(audio_path, 16000, check=ctx.check)
     if fmt == "png":
         with ctx.atomic_dir(out) as tmp:
-            stats = render_frames(lipsync, template, audio.samples, PngSink(tmp), ctx)
+            stats = render_frames(lipsync, template, audio.samples, PngSink(tmp), ctx, tap=tap)
     elif fmt in ("mp4", "silent"):
         mux = load_audio(audio_path, 48000, check=ctx.check).samples if fmt == "mp4" else None
         h, w = template.frame(0).shape[:2]
         with ctx.atomic_output(out) as tmp:
             with VideoWriter(tmp, lipsync.fps, w, h, audio=mux, audio_sr=48000, crf=crf,
                              container_format="mp4") as writer:
-                stats = render_frames(lipsync, template, audio.samples, writer, ctx)
+                stats = render_frames(lipsync, template, audio.samples, writer, ctx, tap=tap)
     else:
         raise UserError(f"unknown output format {fmt!r}: use mp4, silent or png")
     stats.output = str(out)

@@ -19,6 +19,10 @@ def window(qtbot, tmp_path, monkeypatch):
     w = MainWindow()
     qtbot.addWidget(w)
     w.show()
+    # let start-up jobs (e.g. loading the default avatar) finish before the test looks
+    qtbot.wait(50)
+    w.ctx.runner.wait(20000)
+    qtbot.wait(50)
     yield w
     w.ctx.runner.cancel_all()
     w.ctx.runner.wait(5000)

@@ -1,15 +1,32 @@
-"""Codec workbench: rate-distortion sweeps of classic and neural codecs."""
+"""Codec workbench: rate-distortion sweeps, side-by-side viewer, plots and BD-rate table."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout,
+                               QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider, QSpinBox,
+                               QSplitter, QStackedLayout, QTableWidget, QTableWidgetItem,
+                               QTabWidget, QVBoxLayout, QWidget)
 
+from studio.jobs import Job
 from studio.media.filetypes import FileKind, Workbench
 from ui.panel_base import WorkbenchPanel
 from ui.widgets.panel_parts import EmptyState, card, header, section
-from ui.widgets.plots import make_plot
+from ui.widgets.plots import PALETTE, make_plot, pen
+from ui.widgets.split_view import SplitView
+
+SOURCE = "source"
+MAIN_CODECS = ("x264", "x265", "av1", "vp9")
+
+
+def projects_root() -> Path:
+    docs = QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation) or str(Path.home())
+    return Path(docs) / "Neural Media Studio" / "codec"
 
 
 class CodecPanel(WorkbenchPanel):
@@ -20,37 +37,548 @@ class CodecPanel(WorkbenchPanel):
 
     def __init__(self, ctx, parent=None) -> None:
         super().__init__(ctx, parent)
+        from studio.codec import encoders
+        from studio.codec.report import METRIC_LABELS
+
+        self.encoders = encoders
+        self.metric_labels = METRIC_LABELS
         self.source: Path | None = None
-        self.empty = EmptyState("Drop a video to compare codecs",
-                                "Any container FFmpeg reads: MP4, MKV, MOV, WebM, Y4M. 8- or 10-bit.")
-        self.rd_plot = make_plot("Rate-distortion", "bitrate (kbit/s)", "PSNR-Y (dB)")
-        self.source_label = QLabel("No source video")
+        self.project = None
+        self.sweep_handle = None
+        self._frame_job = None
+        self._pending_frame: int | None = None
+        self._curve_items: dict[str, pg.PlotDataItem] = {}
+
+        # -- left column: source, sweep settings, actions ----------------------------------
+        self.source_label = QLabel("No source video.\nDrop one anywhere, or open a saved project.")
         self.source_label.setWordWrap(True)
-        side = QVBoxLayout()
-        side.addWidget(section("Source"))
-        side.addWidget(card(self.source_label))
-        side.addStretch(1)
-        side_w = QWidget()
-        side_w.setLayout(side)
-        side_w.setFixedWidth(320)
-        centre = QVBoxLayout()
-        centre.addWidget(self.empty, 3)
-        centre.addWidget(self.rd_plot, 2)
+        avail = encoders.available_codecs()
+        self.codec_boxes: dict[str, QCheckBox] = {}
+        grid = QGridLayout()
+        for i, key in enumerate(encoders.CODECS):
+            ok, why = avail[key]
+            box = QCheckBox(key)
+            box.setToolTip(encoders.CODECS[key].label + ("" if ok else f": {why}"))
+            box.setChecked(ok and key in MAIN_CODECS)
+            box.setEnabled(ok)
+            self.codec_boxes[key] = box
+            grid.addWidget(box, i % 4, i // 4)
+        codecs_w = QWidget()
+        codecs_w.setLayout(grid)
+        self.mode = QComboBox()
+        self.mode.addItem("CRF / QP ladder", "crf")
+        self.mode.addItem("Target bitrate ladder", "bitrate")
+        self.points = QSpinBox()
+        self.points.setRange(1, 12)
+        self.points.setValue(5)
+        self.max_frames = QSpinBox()
+        self.max_frames.setRange(1, 100000)
+        self.max_frames.setValue(60)
+        self.max_frames.setToolTip("Encode at most this many frames of the source")
+        form = QFormLayout()
+        form.addRow("Rate control", self.mode)
+        form.addRow("Points per codec", self.points)
+        form.addRow("Frames", self.max_frames)
+        form_w = QWidget()
+        form_w.setLayout(form)
+        self.run_button = QPushButton("Run sweep")
+        self.run_button.setObjectName("Primary")
+        self.run_button.setEnabled(False)
+        self.run_button.setToolTip("Encode the source with every checked codec (Ctrl+R)")
+        self.run_button.setShortcut("Ctrl+R")
+        self.run_button.clicked.connect(self.run_sweep)
+        self.open_button = QPushButton("Open project…")
+        self.open_button.clicked.connect(self.open_project_dialog)
+        self.export_button = QPushButton("Export report…")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.export_report)
+        from studio.codec.vmaf import vmaf_available
+
+        vmaf_ok, vmaf_why = vmaf_available()
+        self.vmaf_label = QLabel("VMAF: available" if vmaf_ok else vmaf_why)
+        self.vmaf_label.setWordWrap(True)
+        self.vmaf_label.setObjectName("PanelSubtitle")
+        self.vmaf_ok = vmaf_ok
+
+        left = QVBoxLayout()
+        left.setSpacing(8)
+        left.addWidget(section("Source"))
+        left.addWidget(card(self.source_label))
+        left.addWidget(section("Sweep"))
+        left.addWidget(card(codecs_w, form_w, self.vmaf_label))
+        left.addWidget(self.run_button)
+        row = QHBoxLayout()
+        row.addWidget(self.open_button)
+        row.addWidget(self.export_button)
+        left.addLayout(row)
+        left.addStretch(1)
+        left_w = QWidget()
+        left_w.setLayout(left)
+        left_w.setFixedWidth(300)
+
+        # -- viewer: split view + controls + per-frame plot ----------------------------------
+        self.viewer = SplitView(placeholder="Run a sweep, then click a point on the plot to "
+                                            "compare it with the source.")
+        self.left_pick = QComboBox()
+        self.right_pick = QComboBox()
+        for combo in (self.left_pick, self.right_pick):
+            combo.setMinimumWidth(150)
+            combo.currentIndexChanged.connect(self._picks_changed)
+        self.view_mode = QComboBox()
+        self.view_mode.addItem("Split", SplitView.MODE_SPLIT)
+        self.view_mode.addItem("Difference ×4", SplitView.MODE_DIFF)
+        self.view_mode.currentIndexChanged.connect(
+            lambda _i: self.viewer.set_mode(self.view_mode.currentData()))
+        self.frame_slider = QSlider(Qt.Horizontal)
+        self.frame_slider.valueChanged.connect(self._frame_changed)
+        self.frame_label = QLabel("frame –")
+        self.frame_label.setMinimumWidth(90)
+        self.play_button = QPushButton("▶")
+        self.play_button.setFixedWidth(40)
+        self.play_button.clicked.connect(self._toggle_play)
+        self._play_timer = QTimer(self)
+        self._play_timer.timeout.connect(self._advance)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("A"))
+        controls.addWidget(self.left_pick)
+        controls.addWidget(QLabel("B"))
+        controls.addWidget(self.right_pick)
+        controls.addWidget(self.view_mode)
+        controls.addStretch(1)
+        scrub = QHBoxLayout()
+        scrub.addWidget(self.play_button)
+        scrub.addWidget(self.frame_slider, 1)
+        scrub.addWidget(self.frame_label)
+        self.frame_plot = make_plot(x_label="frame", y_label="PSNR-Y (dB)")
+        self.frame_plot.setFixedHeight(150)
+        self.frame_cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#f0f0f0", width=1))
+        self.frame_cursor.sigPositionChanged.connect(
+            lambda line: self.frame_slider.setValue(int(round(line.value()))))
+        self.frame_plot.addItem(self.frame_cursor)
+        self._frame_items = [self.frame_plot.plot([], [], pen=pen(k + 1, 1.5)) for k in range(2)]
+        viewer_w = QWidget()
+        vl = QVBoxLayout(viewer_w)
+        vl.setContentsMargins(0, 0, 0, 0)
+        vl.addLayout(controls)
+        vl.addWidget(self.viewer, 1)
+        vl.addLayout(scrub)
+        vl.addWidget(self.frame_plot)
+
+        # -- results: RD plot and BD-rate table -------------------------------------------------
+        self.metric = QComboBox()
+        for key in ("psnr_y", "psnr_yuv", "ssim_y", "ms_ssim", "vmaf"):
+            self.metric.addItem(METRIC_LABELS[key], key)
+        self.metric.currentIndexChanged.connect(lambda _i: self.refresh_results())
+        self.anchor = QComboBox()
+        self.anchor.currentIndexChanged.connect(lambda _i: self._fill_bd_table())
+        self.rd_plot = make_plot(x_label="bitrate (kbit/s)", y_label="PSNR-Y (dB)")
+        self.hover_label = QLabel("Hover a point to read it; click it to open it in the viewer.")
+        self.hover_label.setObjectName("PanelSubtitle")
+        rd_w = QWidget()
+        rl = QVBoxLayout(rd_w)
+        rl.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Metric"))
+        top.addWidget(self.metric)
+        top.addStretch(1)
+        top.addWidget(self.hover_label)
+        rl.addLayout(top)
+        rl.addWidget(self.rd_plot, 1)
+        self.bd_table = QTableWidget(0, 4)
+        self.bd_table.setHorizontalHeaderLabels(["Codec", "BD-rate", "BD-quality", "Note"])
+        self.bd_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.bd_table.verticalHeader().setVisible(False)
+        self.bd_table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.bd_table.setAlternatingRowColors(True)
+        bd_w = QWidget()
+        bl = QVBoxLayout(bd_w)
+        bl.setContentsMargins(0, 0, 0, 0)
+        at = QHBoxLayout()
+        at.addWidget(QLabel("Anchor"))
+        at.addWidget(self.anchor)
+        at.addStretch(1)
+        bl.addLayout(at)
+        bl.addWidget(self.bd_table, 1)
+        self.results_tabs = QTabWidget()
+        self.results_tabs.addTab(rd_w, "Rate–distortion")
+        self.results_tabs.addTab(bd_w, "BD-rate")
+
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(viewer_w)
+        split.addWidget(self.results_tabs)
+        split.setSizes([620, 520])
+        self.empty = EmptyState("Drop a video to compare codecs",
+                                "Any container FFmpeg reads: MP4, MKV, MOV, WebM, Y4M; 8- or 10-bit.\n"
+                                "Or open a saved codec project.", action="Open project…")
+        self.empty.button.clicked.connect(self.open_project_dialog)
+        centre = QWidget()
+        self.centre_stack = QStackedLayout(centre)
+        self.centre_stack.addWidget(self.empty)
+        self.centre_stack.addWidget(split)
+
         body = QHBoxLayout()
         body.setSpacing(16)
-        body.addLayout(centre, 1)
-        body.addWidget(side_w)
+        body.addWidget(left_w)
+        body.addWidget(centre, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 16)
         lay.addWidget(header(self.title, self.subtitle))
         lay.addLayout(body, 1)
 
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setInterval(1500)
+        self._refresh_timer.timeout.connect(self._poll_project)
+
+    # -- files ------------------------------------------------------------------------------
     def file_filter(self) -> str:
-        return "Video (*.mp4 *.mkv *.mov *.webm *.y4m *.avi *.mpg);;All files (*)"
+        return ("Video or codec project (*.mp4 *.mkv *.mov *.webm *.y4m *.avi *.mpg *.ts "
+                "project.json);;All files (*)")
 
     def open_file(self, path: Path, kind: FileKind) -> None:
-        if kind in (FileKind.VIDEO, FileKind.STUDIO_PROJECT):
-            self.source = path
-            self.source_label.setText(path.name)
+        if kind is FileKind.STUDIO_PROJECT or (path.is_dir() and (path / "project.json").exists()):
+            self.open_project(path)
+        elif kind is FileKind.VIDEO:
+            self.set_source(path)
         else:
             super().open_file(path, kind)
+
+    def set_source(self, path: Path) -> None:
+        from studio.media.video_io import probe
+
+        def work(ctx):
+            ctx.progress(0, 1, "probing")
+            return probe(path)
+
+        handle = self.ctx.run(Job(f"Probe {path.name}", work))
+        handle.finished.connect(lambda r, p=path: self._probed(p, r))
+
+    def _probed(self, path: Path, result) -> None:
+        if not result.ok:
+            self.ctx.feed.error.emit("Cannot use this video", result.error)
+            return
+        info = result.value
+        self.source = path
+        facts = [path.name, f"{info.width}×{info.height}  {info.pix_fmt} ({info.bit_depth}-bit)",
+                 f"{float(info.fps):.3g} fps  {info.frames if info.frames is not None else '?'} frames  "
+                 f"{info.codec}"]
+        if info.rotation:
+            facts.append(f"rotated {info.rotation}° for display")
+        if info.vfr:
+            facts.append("variable frame rate: frames are compared in decode order")
+        self.source_label.setText("\n".join(facts))
+        self.run_button.setEnabled(True)
+        self.ctx.feed.message.emit(f"{path.name}: ready to sweep (Ctrl+R)", 6000)
+
+    # -- sweep --------------------------------------------------------------------------------
+    def project_folder_for(self, source: Path) -> Path:
+        return projects_root() / f"{source.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def sweep_spec(self):
+        from studio.codec.sweep import SweepSpec
+
+        codecs = [k for k, b in self.codec_boxes.items() if b.isChecked()]
+        return SweepSpec(input=str(self.source), codecs=codecs, points=self.points.value(),
+                         mode=self.mode.currentData(), max_frames=self.max_frames.value(),
+                         vmaf=self.vmaf_ok)
+
+    def run_sweep(self, folder: Path | None = None) -> None:
+        if self.source is None:
+            return
+        spec = self.sweep_spec()
+        if not spec.codecs:
+            self.ctx.feed.error.emit("Nothing to encode", "Check at least one codec.")
+            return
+        if self.project is not None and Path(self.project.source).resolve() == self.source.resolve():
+            folder = self.project.folder  # extend the open project: done points are kept
+        folder = Path(folder) if folder else self.project_folder_for(self.source)
+        from studio.codec.sweep import sweep_job
+
+        self.sweep_handle = self.ctx.run(sweep_job(spec, folder))
+        self.sweep_handle.finished.connect(lambda r, f=folder: self._sweep_done(f, r))
+        self._sweep_folder = folder
+        self.run_button.setEnabled(False)
+        self._refresh_timer.start()
+
+    def _poll_project(self) -> None:
+        folder = getattr(self, "_sweep_folder", None)
+        if folder is not None and (folder / "project.json").exists():
+            self._load_project_now(folder, quiet=True)
+
+    def _sweep_done(self, folder: Path, result) -> None:
+        self._refresh_timer.stop()
+        self.run_button.setEnabled(self.source is not None)
+        if (folder / "project.json").exists():
+            self._load_project_now(folder, quiet=True)
+        if not result.ok:
+            if result.error and "cancelled" not in result.error:
+                self.ctx.feed.error.emit("Sweep failed", result.error)
+            return
+        summary = result.value
+        if summary.failed:
+            lines = "\n".join(f"{k}: {v}" for k, v in summary.failed.items())
+            self.ctx.feed.error.emit("Some encodes failed", f"The other points were kept.\n\n{lines}")
+
+    # -- projects -----------------------------------------------------------------------------
+    def open_project_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open codec project", str(projects_root()))
+        if folder:
+            self.open_project(Path(folder))
+
+    def open_project(self, path: Path) -> None:
+        self._load_project_now(path)
+
+    def _load_project_now(self, path: Path, quiet: bool = False) -> None:
+        from studio.codec.project import load_project
+
+        try:
+            proj = load_project(path)
+        except Exception as exc:  # noqa: BLE001 - shown as a message, never a traceback
+            if not quiet:
+                self.ctx.feed.error.emit("Cannot open project", str(exc))
+            return
+        first = self.project is None or self.project.folder != proj.folder
+        if self.project is not None:
+            self.project.close()
+        self.project = proj
+        if proj.source and Path(proj.source).exists() and self.source is None:
+            self.source = Path(proj.source)
+            self.run_button.setEnabled(True)
+        self.centre_stack.setCurrentIndex(1)
+        self.export_button.setEnabled(bool(proj.done_points()))
+        self._fill_picks(keep=not first)
+        n = proj.frame_count
+        self.frame_slider.setRange(0, max(0, n - 1))
+        self.refresh_results()
+        if first and proj.done_points():
+            self.select_point(proj.done_points()[0].id)
+
+    def _fill_picks(self, keep: bool) -> None:
+        left, right = self.left_pick.currentData(), self.right_pick.currentData()
+        for combo in (self.left_pick, self.right_pick):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem("Source", SOURCE)
+            for p in sorted(self.project.done_points(), key=lambda p: (p.codec, p.bitrate_kbps)):
+                combo.addItem(f"{p.codec} {p.bitrate_kbps:,.0f} kbps", p.id)
+            combo.blockSignals(False)
+        if keep:
+            for combo, val in ((self.left_pick, left), (self.right_pick, right)):
+                i = combo.findData(val)
+                if i >= 0:
+                    combo.setCurrentIndex(i)
+
+    # -- results --------------------------------------------------------------------------------
+    def refresh_results(self) -> None:
+        """Update the RD curves in place (items are made once per curve, then setData)."""
+        if self.project is None:
+            return
+        metric = self.metric.currentData()
+        self.rd_plot.getPlotItem().setLabel("left", self.metric_labels.get(metric, metric))
+        curves = self.project.curves(metric)
+        seen = set()
+        for c in curves:
+            xs, ys, ids = [], [], []
+            for p in c.points:
+                v = p.metrics.get(metric)
+                if v is not None and p.bitrate_kbps > 0:
+                    xs.append(p.bitrate_kbps)
+                    ys.append(v)
+                    ids.append(p.id)
+            item = self._curve_items.get(c.key)
+            if item is None:
+                i = len(self._curve_items)
+                item = self.rd_plot.plot([], [], pen=pen(i), symbol="o", symbolSize=9,
+                                         symbolBrush=PALETTE[i % len(PALETTE)], name=c.label)
+                item.sigPointsClicked.connect(self._plot_clicked)
+                item.sigPointsHovered.connect(self._plot_hovered)
+                self._curve_items[c.key] = item
+            item.setData(xs, ys, data=ids)
+            seen.add(c.key)
+        for key, item in self._curve_items.items():
+            if key not in seen:
+                item.setData([], [])
+        anchor = self.anchor.currentData()
+        self.anchor.blockSignals(True)
+        self.anchor.clear()
+        for c in curves:
+            self.anchor.addItem(c.label, c.key)
+        i = self.anchor.findData(anchor)
+        self.anchor.setCurrentIndex(i if i >= 0 else 0)
+        self.anchor.blockSignals(False)
+        self._fill_bd_table()
+
+    def _plot_clicked(self, _item, points, _ev=None) -> None:
+        if len(points):
+            self.select_point(points[0].data())
+
+    def _plot_hovered(self, _item, points, _ev=None) -> None:
+        if len(points) and self.project is not None:
+            p = self.project.point(points[0].data())
+            m = self.metric.currentData()
+            self.hover_label.setText(f"{p.label}: {p.bitrate_kbps:,.0f} kbps, "
+                                     f"{self.metric_labels.get(m, m)} {p.metrics.get(m, float('nan')):.3f}")
+
+    def _fill_bd_table(self) -> None:
+        from studio.codec.report import bd_table
+
+        self.bd_table.setRowCount(0)
+        if self.project is None or self.anchor.count() == 0:
+            return
+        metric = self.metric.currentData()
+        try:
+            rows = bd_table(self.project, self.anchor.currentData(), metric)
+        except Exception as exc:  # noqa: BLE001
+            self.ctx.feed.message.emit(str(exc), 8000)
+            return
+        unit = " dB" if metric.startswith("psnr") or metric.endswith("_db") else ""
+        for r in rows:
+            i = self.bd_table.rowCount()
+            self.bd_table.insertRow(i)
+            label = self.project.curves(metric)
+            name = next((c.label for c in label if c.key == r.curve), r.curve)
+            cells = [name, "–" if r.bd_rate is None else f"{r.bd_rate:+.1f} %",
+                     "–" if r.bd_quality is None else f"{r.bd_quality:+.3f}{unit}", r.note]
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if j == 1 and r.bd_rate is not None:
+                    item.setForeground(pg.mkColor("#51cf66" if r.bd_rate < 0 else "#ff8787"))
+                self.bd_table.setItem(i, j, item)
+
+    # -- viewer ----------------------------------------------------------------------------------
+    def select_point(self, pid: str) -> None:
+        i = self.right_pick.findData(pid)
+        if i >= 0:
+            self.left_pick.setCurrentIndex(0)
+            self.right_pick.setCurrentIndex(i)
+
+    def _picks_changed(self, _i: int = 0) -> None:
+        self._plot_frame_metrics()
+        self._request_frame(self.frame_slider.value())
+
+    def _plot_frame_metrics(self) -> None:
+        for item in self._frame_items:
+            item.setData([], [])
+        if self.project is None:
+            return
+        pids = [pid for pid in (self.left_pick.currentData(), self.right_pick.currentData())
+                if pid not in (SOURCE, None)]
+        for k, pid in enumerate(dict.fromkeys(pids)):
+            try:
+                cols = self.project.point_frames(pid)
+            except Exception:  # noqa: BLE001 - a missing per-frame file just shows no curve
+                continue
+            ys = [np.nan if v is None else v for v in (cols.get("psnr_y") or [])]
+            self._frame_items[k].setData(np.arange(len(ys)), ys)
+            self._frame_items[k].opts["name"] = self.project.point(pid).label
+
+    def _frame_changed(self, i: int) -> None:
+        self.frame_label.setText(f"frame {i + 1} / {self.frame_slider.maximum() + 1}")
+        self.frame_cursor.blockSignals(True)
+        self.frame_cursor.setValue(i)
+        self.frame_cursor.blockSignals(False)
+        self._request_frame(i)
+
+    def _request_frame(self, i: int) -> None:
+        """Decode on a worker; while one is in flight keep only the newest request."""
+        if self.project is None:
+            return
+        if self._frame_job is not None and self._frame_job.running:
+            self._pending_frame = i
+            return
+        proj = self.project
+        left, right = self.left_pick.currentData() or SOURCE, self.right_pick.currentData() or SOURCE
+
+        def fetch(pid):
+            return proj.reference_rgb(i) if pid == SOURCE else proj.point_rgb(pid, i)
+
+        labels = (self.left_pick.currentText(), self.right_pick.currentText())
+        job = Job("Decode frame", lambda ctx: (fetch(left), fetch(right)))
+        self._frame_job = self.ctx.runner.start(job, track=False)
+        self._frame_job.finished.connect(lambda r, lab=labels: self._frame_ready(r, lab))
+
+    def _frame_ready(self, result, labels) -> None:
+        if result.ok:
+            a, b = result.value
+            if a.shape == b.shape:
+                self.viewer.set_frames(a, b, labels)
+        pending, self._pending_frame = self._pending_frame, None
+        if pending is not None:
+            self._request_frame(pending)
+
+    def _toggle_play(self) -> None:
+        if self._play_timer.isActive():
+            self._play_timer.stop()
+            self.play_button.setText("▶")
+        else:
+            fps = float(self.project.reference.fps) if self.project and self.project.reference else 25.0
+            self._play_timer.start(int(1000 / max(1.0, fps)))
+            self.play_button.setText("❚❚")
+
+    def _advance(self) -> None:
+        n = self.frame_slider.maximum() + 1
+        self.frame_slider.setValue((self.frame_slider.value() + 1) % max(1, n))
+
+    # -- export ------------------------------------------------------------------------------------
+    def export_report(self) -> None:
+        if self.project is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export report to folder", str(self.project.folder))
+        if folder:
+            self.write_report(Path(folder))
+
+    def write_report(self, folder: Path) -> list[Path]:
+        """CSV + JSON (with BD-rates) + SVG from the engine, PNG of the plot from pyqtgraph."""
+        from pyqtgraph.exporters import ImageExporter
+
+        from studio.codec.report import export_csv, export_json, export_svg
+        from studio.jobs import atomic_path
+
+        metric = self.metric.currentData()
+        folder.mkdir(parents=True, exist_ok=True)
+        out = [folder / "points.csv", folder / "report.json", folder / f"rd_{metric}.svg",
+               folder / f"rd_{metric}.png"]
+        export_csv(self.project, out[0])
+        export_json(self.project, out[1], anchor=self.anchor.currentData())
+        export_svg(self.project, out[2], metric)
+        with atomic_path(out[3]) as tmp:
+            exporter = ImageExporter(self.rd_plot.getPlotItem())
+            exporter.parameters()["width"] = 1200
+            exporter.export(str(tmp))
+        self.ctx.feed.message.emit(f"Report written to {folder}", 8000)
+        return out
+
+    def shutdown(self) -> None:
+        self._play_timer.stop()
+        self._refresh_timer.stop()
+        if self.project is not None:
+            self.project.close()
+
+    # -- screenshots -----------------------------------------------------------------------------------
+    def screenshot_stage(self, settle) -> None:
+        """Open a finished sweep for `studio screenshot` (runs a small one if needed)."""
+        from studio.paths import SHARED_DATA
+
+        clip = next(iter(sorted((SHARED_DATA / "grid").glob("*.mpg"))), None) if SHARED_DATA.exists() else None
+        if clip is None:
+            return
+        import tempfile
+
+        self.set_source(clip)
+        for _ in range(40):
+            settle(100)
+            if self.source is not None:
+                break
+        self.points.setValue(4)
+        self.max_frames.setValue(25)
+        folder = Path(tempfile.mkdtemp(prefix="nms-shot-")) / "sweep"
+        self.run_sweep(folder)
+        for _ in range(600):
+            settle(200)
+            if self.sweep_handle is None or not self.sweep_handle.running:
+                break
+        settle(500)
+        if self.project is not None and self.project.done_points():
+            pts = sorted(self.project.done_points(), key=lambda p: p.bitrate_kbps)
+            self.select_point(pts[0].id)
+            self.frame_slider.setValue(12)
+            settle(800)

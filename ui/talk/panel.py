@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QStackedLayout, QVBoxLayout,
-                               QWidget)
+from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QPushButton, QStackedLayout, QVBoxLayout, QWidget)
 
 from studio.jobs import Job
 from studio.media.filetypes import FileKind, Workbench
@@ -15,6 +16,15 @@ from ui.panel_base import WorkbenchPanel
 from ui.widgets.frame_view import FrameView
 from ui.widgets.panel_parts import EmptyState, card, header, section
 from ui.widgets.plots import make_plot, pen
+from ui.widgets.timeline import Timeline
+
+FORMATS = [("MP4 with audio", "mp4", ".mp4"), ("MP4, silent", "silent", ".mp4"),
+           ("PNG sequence", "png", "")]
+
+
+def studio_folder(*parts: str) -> Path:
+    docs = QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation) or str(Path.home())
+    return Path(docs, "Neural Media Studio", *parts)
 
 
 class TalkPanel(WorkbenchPanel):
@@ -25,74 +35,184 @@ class TalkPanel(WorkbenchPanel):
 
     def __init__(self, ctx, parent=None) -> None:
         super().__init__(ctx, parent)
-        self.audio_path: Path | None = None
-        self.avatar_path: Path | None = None
+        from studio.media.frame_store import FrameStore
 
-        self.view = FrameView(placeholder="")
+        self.session = None  # studio.talk.session.TalkSession
+        self.audio_path: Path | None = None
+        self.audio48: np.ndarray | None = None
+        self.preview = FrameStore()
+        self.render_handle = None
+        self._render_t0 = 0.0
+
+        # centre: the face, and a timeline for the rendered preview
+        self.view = FrameView()
         self.empty = EmptyState("Drop an audio file or an avatar",
                                 "WAV, MP3, FLAC or M4A audio makes the avatar speak.\n"
-                                "A talking-face video or an avatar template (.avatar, folder) "
-                                "sets the face.", action="Open audio…")
-        self.empty.button.clicked.connect(lambda: self.window().open_dialog())
+                                "A talking-face video becomes a new avatar; a template folder "
+                                "or .avatar file is used as is.", action="Open audio…")
+        self.empty.button.clicked.connect(self.open_audio_dialog)
         centre = QWidget()
         self.centre_stack = QStackedLayout(centre)
         self.centre_stack.addWidget(self.empty)
         self.centre_stack.addWidget(self.view)
+        self.timeline = Timeline()
+        self.timeline.frameChanged.connect(self._show_preview_frame)
+        self.timeline.play_button.clicked.connect(self._sync_audio)
+        self.timeline.setEnabled(False)
 
-        self.avatar_label = QLabel("No avatar loaded")
+        # right: avatar, audio, render, timings
+        self.avatar_label = QLabel("Loading the default avatar…")
         self.avatar_label.setWordWrap(True)
+        choose = QPushButton("Choose…")
+        choose.setToolTip("Open an avatar template folder or .avatar file")
+        choose.clicked.connect(self.choose_avatar_dialog)
+        prep = QPushButton("From video…")
+        prep.setToolTip("Build a new avatar from a talking-face video")
+        prep.clicked.connect(self.prepare_dialog)
+        avatar_buttons = QWidget()
+        ab = QHBoxLayout(avatar_buttons)
+        ab.setContentsMargins(0, 0, 0, 0)
+        ab.addWidget(choose)
+        ab.addWidget(prep)
+
         self.audio_label = QLabel("No audio loaded")
         self.audio_label.setWordWrap(True)
         self.wave = make_plot(x_label="seconds")
-        self.wave.setFixedHeight(120)
+        self.wave.setFixedHeight(110)
         self.wave.getPlotItem().hideAxis("left")
         self.wave.setMouseEnabled(x=True, y=False)
         self.wave_curve = self.wave.plot([], [], pen=pen(0, 1.0))
+        open_audio = QPushButton("Open audio…")
+        open_audio.clicked.connect(self.open_audio_dialog)
+
+        self.format = QComboBox()
+        for label, key, _ in FORMATS:
+            self.format.addItem(label, key)
+        self.render_button = QPushButton("Render…")
+        self.render_button.setObjectName("Primary")
+        self.render_button.setToolTip("Render the audio with this avatar and save it (Ctrl+Return)")
+        self.render_button.setShortcut("Ctrl+Return")
+        self.render_button.setEnabled(False)
+        self.render_button.clicked.connect(self.render_dialog)
+        self.stats = QFormLayout()
+        stats_w = QWidget()
+        stats_w.setLayout(self.stats)
 
         side = QVBoxLayout()
-        side.setSpacing(10)
+        side.setSpacing(8)
         side.addWidget(section("Avatar"))
-        side.addWidget(card(self.avatar_label))
+        side.addWidget(card(self.avatar_label, avatar_buttons))
         side.addWidget(section("Audio"))
-        side.addWidget(card(self.audio_label, self.wave))
+        side.addWidget(card(self.audio_label, self.wave, open_audio))
+        side.addWidget(section("Render"))
+        side.addWidget(card(self.format, self.render_button))
+        side.addWidget(section("Pipeline"))
+        side.addWidget(card(stats_w))
         side.addStretch(1)
         side_w = QWidget()
         side_w.setLayout(side)
         side_w.setFixedWidth(340)
 
+        middle = QVBoxLayout()
+        middle.addWidget(centre, 1)
+        middle.addWidget(self.timeline)
         body = QHBoxLayout()
         body.setSpacing(16)
-        body.addWidget(centre, 1)
+        body.addLayout(middle, 1)
         body.addWidget(side_w)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 16)
         lay.addWidget(header(self.title, self.subtitle))
         lay.addLayout(body, 1)
 
-    def file_filter(self) -> str:
-        return ("Audio or avatar (*.wav *.mp3 *.flac *.m4a *.ogg *.mp4 *.mov *.mkv *.avatar);;"
-                "All files (*)")
+        self._live_timer = QTimer(self)
+        self._live_timer.setInterval(80)
+        self._live_timer.timeout.connect(self._show_newest)
+        QTimer.singleShot(0, self.load_default_avatar)
 
-    def open_file(self, path: Path, kind: FileKind) -> None:
-        if kind is FileKind.AUDIO:
-            self.load_audio(path)
-        elif kind in (FileKind.VIDEO, FileKind.AVATAR):
-            self.avatar_path = path
-            self.avatar_label.setText(f"{path.name}\n(avatar templates are prepared in the "
-                                      "Talk engine)")
+    # -- avatar ---------------------------------------------------------------------------
+    def load_default_avatar(self) -> None:
+        from studio.talk.session import DEFAULT_AVATAR
+
+        if DEFAULT_AVATAR.exists():
+            self.load_avatar(DEFAULT_AVATAR, quiet=True)
         else:
-            super().open_file(path, kind)
+            self.avatar_label.setText("No avatar yet: choose a template or build one from a video.")
+
+    def load_avatar(self, path: Path, models: Path | None = None, quiet: bool = False) -> None:
+        from studio.talk.session import open_session
+
+        settings = self.ctx.settings
+
+        def work(ctx):
+            ctx.progress(0, 1, "loading frames and models")
+            return open_session(path, models, settings)
+
+        handle = self.ctx.run(Job(f"Open avatar {path.name}", work))
+        handle.finished.connect(lambda r, q=quiet: self._avatar_loaded(r, q))
+
+    def _avatar_loaded(self, result, quiet: bool) -> None:
+        if not result.ok:
+            self.avatar_label.setText("No usable avatar: " + result.error.splitlines()[0])
+            if not quiet:
+                self.ctx.feed.error.emit("Cannot use this avatar", result.error)
+            return
+        if self.session is not None:
+            self.session.close()
+        self.session = result.value
+        a = self.session.avatar
+        pool = self.session.lipsync.unet
+        self.avatar_label.setText(f"{a.meta.get('name') or a.path.name}\n{a.width}×{a.height}, "
+                                  f"{a.num_frames} frames ({a.duration_s:.1f} s at {a.fps} fps)\n"
+                                  f"models: {self.session.lipsync.unet.manifest.name} "
+                                  f"{self.session.lipsync.contract.size}px")
+        self.ctx.feed.provider.emit(pool.provider.replace("ExecutionProvider", ""))
+        self.view.set_frame(self.session.template.frame(0))
+        self.centre_stack.setCurrentWidget(self.view)
+        self._set_stats({"provider": pool.provider.replace("ExecutionProvider", ""),
+                         "sessions": f"{pool.size} × {pool.threads} thread(s)"})
+        self._update_buttons()
+
+    def choose_avatar_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open avatar template folder",
+                                                  str(studio_folder("avatars")))
+        if folder:
+            self.load_avatar(Path(folder))
+
+    def prepare_dialog(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Talking-face video", "",
+                                              "Video (*.mp4 *.mov *.mkv *.webm *.avi *.mpg)")
+        if name:
+            self.prepare_avatar(Path(name))
+
+    def prepare_avatar(self, video: Path) -> None:
+        from studio.talk.prepare import prepare_avatar
+
+        out = studio_folder("avatars", video.stem)
+        # No pair is copied in: a template without one renders with the shipped default pair.
+        handle = self.ctx.run(Job(f"Prepare avatar from {video.name}",
+                                  lambda ctx: prepare_avatar(video, out, ctx)))
+        handle.finished.connect(lambda r, o=out: self._prepared(o, r))
+
+    def _prepared(self, out: Path, result) -> None:
+        if not result.ok:
+            self.ctx.feed.error.emit("Cannot build an avatar from this video", result.error)
+            return
+        self.ctx.feed.message.emit(f"Avatar saved to {out}", 8000)
+        self.load_avatar(out)
+
+    # -- audio ------------------------------------------------------------------------------
+    def open_audio_dialog(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open audio", "", self.file_filter())
+        if name:
+            self.load_audio(Path(name))
 
     def load_audio(self, path: Path) -> None:
-        try:
-            from studio.media.audio_io import load_audio
-        except ImportError:
-            self.ctx.feed.error.emit("Audio", "audio decoding is not available in this build")
-            return
+        from studio.media.audio_io import load_audio
 
         def work(ctx):
             ctx.progress(0, 1, "decoding")
-            return load_audio(path)
+            return load_audio(path, 48000, check=ctx.check)
 
         handle = self.ctx.run(Job(f"Load {path.name}", work))
         handle.finished.connect(lambda r, p=path: self._audio_loaded(p, r))
@@ -101,12 +221,149 @@ class TalkPanel(WorkbenchPanel):
         if not result.ok:
             self.ctx.feed.error.emit("Could not load audio", result.error)
             return
-        value = result.value
-        wav = value[0] if isinstance(value, tuple) else getattr(value, "samples", value)
-        sr = 16000
-        self.audio_path = path
-        self.audio_label.setText(f"{path.name}\n{len(wav) / sr:.2f} s · resampled to 16 kHz mono")
-        step = max(1, len(wav) // 4000)
-        env = np.abs(wav[: len(wav) // step * step].reshape(-1, step)).max(axis=1) if len(wav) >= step else np.abs(wav)
-        t = np.arange(len(env)) * step / sr
-        self.wave_curve.setData(t, env)
+        audio = result.value
+        self.audio_path, self.audio48 = path, audio.samples
+        info = audio.info
+        self.audio_label.setText(f"{path.name}\n{audio.duration_s:.2f} s · {info.sample_rate} Hz · "
+                                 f"{info.channels} ch · {info.format}")
+        wav = audio.samples
+        step = max(1, len(wav) // 3000)
+        n = len(wav) // step * step
+        env = np.abs(wav[:n].reshape(-1, step)).max(axis=1) if n else np.zeros(1)
+        self.wave_curve.setData(np.arange(len(env)) * step / audio.sr, env)
+        self._update_buttons()
+        if self.centre_stack.currentWidget() is self.empty and self.session is None:
+            self.empty.title.setText(f"{path.name} is ready")
+            self.empty.hint.setText("Now choose an avatar, or build one from a talking-face video.")
+
+    def _update_buttons(self) -> None:
+        busy = self.render_handle is not None and self.render_handle.running
+        self.render_button.setEnabled(self.session is not None and self.audio_path is not None and not busy)
+
+    # -- render -------------------------------------------------------------------------------
+    def render_dialog(self) -> None:
+        if self.session is None or self.audio_path is None:
+            return
+        label, key, ext = FORMATS[self.format.currentIndex()]
+        default = studio_folder("renders", self.audio_path.stem + ext)
+        default.parent.mkdir(parents=True, exist_ok=True)
+        if key == "png":
+            out = QFileDialog.getSaveFileName(self, "Save PNG frames to folder", str(default))[0]
+        else:
+            out = QFileDialog.getSaveFileName(self, "Save video", str(default), "MP4 video (*.mp4)")[0]
+        if out:
+            self.render_to(Path(out), key)
+
+    def render_to(self, out: Path, fmt: str = "mp4"):
+        from studio.talk.render import render_to_file
+
+        session, audio = self.session, self.audio_path
+        self.preview.clear()
+        store = self.preview
+
+        def work(ctx):
+            return render_to_file(session.lipsync, session.template, audio, out, ctx, fmt=fmt,
+                                  tap=lambda i, f: store.append(f))
+
+        self.render_handle = self.ctx.run(Job(f"Render {out.name}", work))
+        self.render_handle.finished.connect(self._rendered)
+        self._render_t0 = time.perf_counter()
+        self.timeline.pause()
+        self.timeline.setEnabled(False)
+        self._live_timer.start()
+        self._update_buttons()
+        return self.render_handle
+
+    def _show_newest(self) -> None:
+        n = len(self.preview)
+        if n:
+            self.view.set_frame(self.preview.get(n - 1))
+            dt = time.perf_counter() - self._render_t0
+            self.ctx.feed.rate.emit("Talk render", n / dt if dt > 0 else 0.0, 0.0)
+
+    def _rendered(self, result) -> None:
+        self._live_timer.stop()
+        self._update_buttons()
+        if not result.ok:
+            if "cancelled" not in result.error:
+                self.ctx.feed.error.emit("Render failed", result.error)
+            return
+        stats = result.value
+        per = {k: f"{1000 * v / max(stats.frames, 1):.1f} ms/frame" for k, v in stats.stage_s.items()}
+        self._set_stats({"provider": self.session.lipsync.unet.provider.replace("ExecutionProvider", ""),
+                         "frames": f"{stats.frames} at {stats.fps:.1f} fps", **per,
+                         "saved": Path(stats.output).name})
+        self.timeline.set_range(len(self.preview), self.session.lipsync.fps)
+        self.timeline.setEnabled(True)
+        self._show_preview_frame(0)
+
+    def _show_preview_frame(self, i: int) -> None:
+        if 0 <= i < len(self.preview):
+            self.view.set_frame(self.preview.get(i))
+
+    def _sync_audio(self) -> None:
+        """Play the audio from the current frame while the preview plays (if a device exists)."""
+        try:
+            import sounddevice as sd
+        except OSError:
+            return
+        try:
+            sd.stop()
+            if self.timeline.playing() and self.audio48 is not None:
+                start = int(self.timeline.frame / self.timeline.fps * 48000)
+                sd.play(self.audio48[start:], 48000)
+        except Exception:  # noqa: BLE001 - no output device: the preview plays silently
+            pass
+
+    def _set_stats(self, rows: dict[str, str]) -> None:
+        while self.stats.rowCount():
+            self.stats.removeRow(0)
+        for k, v in rows.items():
+            self.stats.addRow(QLabel(k), QLabel(v))
+
+    # -- files -----------------------------------------------------------------------------------
+    def file_filter(self) -> str:
+        return ("Audio or video (*.wav *.mp3 *.flac *.m4a *.ogg *.mp4 *.mov *.mkv *.avatar);;"
+                "All files (*)")
+
+    def open_file(self, path: Path, kind: FileKind) -> None:
+        if kind is FileKind.AUDIO:
+            self.load_audio(path)
+        elif kind is FileKind.AVATAR:
+            self.load_avatar(path)
+        elif kind is FileKind.VIDEO:
+            self.prepare_avatar(path)
+        else:
+            super().open_file(path, kind)
+
+    def shutdown(self) -> None:
+        self._live_timer.stop()
+        self.timeline.pause()
+        if self.session is not None:
+            self.session.close()
+
+    def screenshot_stage(self, settle) -> None:
+        """Render a few seconds of real speech for `studio screenshot` when data is present."""
+        from studio.paths import SHARED_DATA
+
+        for _ in range(50):
+            if self.session is not None:
+                break
+            settle(100)
+        speech = sorted((SHARED_DATA / "speech").glob("*.wav")) if SHARED_DATA.exists() else []
+        if self.session is None or not speech:
+            return
+        self.load_audio(speech[0])
+        for _ in range(50):
+            settle(100)
+            if self.audio_path is not None:
+                break
+        import tempfile
+
+        handle = self.render_to(Path(tempfile.mkdtemp()) / "shot.mp4")
+        for _ in range(600):
+            settle(200)
+            if not handle.running:
+                break
+        settle(300)
+        self.timeline.set_frame(min(len(self.preview) - 1, 40))

@@ -1,0 +1,283 @@
+"""The sweep store: one folder per comparison, reopened and extended over time.
+
+Layout of a project folder::
+
+    project.json          what was asked and what came out (written atomically, always valid)
+    reference.y4m         the exact frames every encode started from (see reference.py)
+    streams/<point>.mp4   each encoded stream, for the side-by-side viewer
+    frames/<point>.json   per-frame metrics, bytes and picture types of each point
+
+``project.json`` is rewritten whole (temp file + rename) after every finished point, so a
+crash, a cancel or a full disk never leaves a half-written or emptier file behind: the worst
+case is losing the point that was being finished.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.codec import encoders
+from studio.codec.reference import ReferenceClip, ReferenceInfo
+from studio.jobs import UserError, atomic_path
+from studio.media import video_io
+
+PROJECT_FILE = "project.json"
+FORMAT = "neural-media-studio/codec-project"
+VERSION = 1
+
+DONE, FAILED, PENDING = "done", "failed", "pending"
+
+
+def point_id(codec: str, preset: str, mode: str, value: float) -> str:
+    """Stable, file-name-safe id: the same settings always map to the same point."""
+    raw = f"{codec}_{preset}_{mode}{value:g}"
+    return re.sub(r"[^A-Za-z0-9_.+-]", "-", raw)
+
+
+@dataclass
+class Point:
+    """One encode of the reference at one setting, and what it measured."""
+
+    id: str
+    codec: str
+    preset: str
+    mode: str
+    value: float
+    status: str = PENDING
+    error: str = ""
+    stream: str = ""          # path relative to the project folder
+    frames_file: str = ""
+    frames: int = 0
+    bytes: int = 0
+    bitrate_kbps: float = 0.0  # measured from packet sizes
+    encode_s: float = 0.0
+    score_s: float = 0.0
+    keyframes: int = 0
+    pix_fmt: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)   # pooled over frames
+    finished: str = ""
+
+    @property
+    def label(self) -> str:
+        unit = "kbps" if self.mode == "bitrate" else self.mode.upper()
+        return f"{self.codec} {self.preset} {unit} {self.value:g}"
+
+    @staticmethod
+    def from_dict(d: dict) -> "Point":
+        names = {f.name for f in fields(Point)}
+        return Point(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class Curve:
+    """Finished points of one codec/preset/rate mode, sorted by measured bitrate."""
+
+    codec: str
+    preset: str
+    mode: str
+    points: list[Point]
+
+    @property
+    def key(self) -> str:
+        return f"{self.codec}/{self.preset}/{self.mode}"
+
+    @property
+    def label(self) -> str:
+        spec = encoders.CODECS.get(self.codec)
+        name = spec.label if spec else self.codec
+        return f"{name} {self.preset}" + (" (ABR)" if self.mode == "bitrate" else "")
+
+    def rates(self) -> list[float]:
+        return [p.bitrate_kbps for p in self.points]
+
+    def values(self, metric: str) -> list[float | None]:
+        return [p.metrics.get(metric) for p in self.points]
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no NaN/inf: store them as null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _finite(obj.item())
+    return obj
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON atomically (temp file beside it, then rename)."""
+    text = json.dumps(_finite(data), indent=1, allow_nan=False)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: {what} is unreadable ({exc})") from exc
+
+
+class Project:
+    """A codec comparison on disk. The UI's entry point: open, list curves, fetch frames."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.source: str = ""
+        self.max_frames: int | None = None
+        self.max_seconds: float | None = None
+        self.reference: ReferenceInfo | None = None
+        self.points: dict[str, Point] = {}
+        self.notes: list[str] = []
+        self.created = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self._clip: ReferenceClip | None = None
+        self._readers: dict[str, encoders.StreamFrameReader] = {}   # viewer cache, 4 newest
+
+    # --- persistence --------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self.folder / PROJECT_FILE
+
+    @staticmethod
+    def resolve_folder(path: str | os.PathLike) -> Path:
+        p = Path(path)
+        return p.parent if p.name == PROJECT_FILE else p
+
+    @classmethod
+    def exists(cls, path: str | os.PathLike) -> bool:
+        return (cls.resolve_folder(path) / PROJECT_FILE).exists()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Project":
+        """Open a project folder (or its project.json)."""
+        folder = cls.resolve_folder(path)
+        file = folder / PROJECT_FILE
+        if not file.exists():
+            raise UserError(f"{folder}: no codec project here ({PROJECT_FILE} missing)")
+        data = read_json(file, "codec project")
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise UserError(f"{file}: not a codec project file")
+        if int(data.get("version", 0)) > VERSION:
+            raise UserError(f"{file}: made by a newer version of the app (format "
+                            f"{data.get('version')}); update the app to open it")
+        proj = cls(folder)
+        try:
+            proj.source = data.get("source", "")
+            proj.max_frames = data.get("max_frames")
+            proj.max_seconds = data.get("max_seconds")
+            proj.created = data.get("created", proj.created)
+            proj.notes = list(data.get("notes", []))
+            if data.get("reference"):
+                proj.reference = ReferenceInfo.from_dict(data["reference"])
+            for d in data.get("points", []):
+                pt = Point.from_dict(d)
+                proj.points[pt.id] = pt
+        except (TypeError, KeyError, ValueError) as exc:
+            raise UserError(f"{file}: damaged codec project ({exc})") from exc
+        return proj
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT, "version": VERSION, "created": self.created,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "source": self.source, "max_frames": self.max_frames, "max_seconds": self.max_seconds,
+            "reference": self.reference.to_dict() if self.reference else None,
+            "notes": self.notes,
+            "points": [asdict(p) for p in self.points.values()],
+        }
+
+    def save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_json(self.path, self.to_dict())
+
+    # --- queries for the UI and reports -------------------------------------------------------
+    def done_points(self) -> list[Point]:
+        return [p for p in self.points.values() if p.status == DONE]
+
+    def curves(self, metric: str | None = None) -> list[Curve]:
+        """Finished points grouped by codec/preset/mode; with ``metric``, only points that
+        have it. Order: codecs in the order they were first added."""
+        groups: dict[tuple[str, str, str], list[Point]] = {}
+        for p in self.points.values():
+            if p.status != DONE or (metric and p.metrics.get(metric) is None):
+                continue
+            groups.setdefault((p.codec, p.preset, p.mode), []).append(p)
+        return [Curve(c, pr, m, sorted(pts, key=lambda p: p.bitrate_kbps))
+                for (c, pr, m), pts in groups.items()]
+
+    def point(self, pid: str) -> Point:
+        try:
+            return self.points[pid]
+        except KeyError:
+            raise KeyError(f"no point {pid!r} in {self.folder}") from None
+
+    def point_frames(self, pid: str) -> dict[str, list]:
+        """Per-frame data of a finished point: psnr_y, psnr_u, psnr_v, psnr_yuv, ssim_y,
+        ms_ssim, mse_*, (vmaf), frame_bytes and pict_type, each a list over frames."""
+        pt = self.point(pid)
+        if pt.status != DONE or not pt.frames_file:
+            raise UserError(f"{self.folder}: point {pid} has no results ({pt.status})")
+        return read_json(self.folder / pt.frames_file, f"per-frame metrics of {pid}")
+
+    def reference_clip(self) -> ReferenceClip:
+        if self.reference is None:
+            raise UserError(f"{self.folder}: the project has no reference clip yet")
+        if self._clip is None:
+            self._clip = ReferenceClip(self.folder / self.reference.file, self.reference)
+        return self._clip
+
+    @property
+    def frame_count(self) -> int:
+        return self.reference.frames if self.reference else 0
+
+    def reference_rgb(self, index: int, rotate: bool = True) -> np.ndarray:
+        """Frame ``index`` of the reference as (H, W, 3) uint8 RGB, display-rotated."""
+        return self.reference_clip().rgb(index, rotate)
+
+    def point_planes(self, pid: str, index: int) -> list[np.ndarray]:
+        pt = self.point(pid)
+        if pt.status != DONE or not pt.stream:
+            raise UserError(f"{self.folder}: point {pid} has no stream ({pt.status})")
+        ref = self.reference
+        assert ref is not None
+        reader = self._readers.pop(pid, None)
+        if reader is None:
+            reader = encoders.StreamFrameReader(self.folder / pt.stream, ref.fps, ref.pix_fmt)
+        self._readers[pid] = reader            # most recently used last
+        while len(self._readers) > 4:
+            self._readers.pop(next(iter(self._readers))).close()
+        return reader.planes(index)
+
+    def point_rgb(self, pid: str, index: int, rotate: bool = True) -> np.ndarray:
+        """Frame ``index`` of an encoded point, decoded, as (H, W, 3) uint8 RGB."""
+        ref = self.reference
+        assert ref is not None
+        img = video_io.planes_to_rgb(self.point_planes(pid, index), ref.pix_fmt, ref.colorspace,
+                                     ref.full_range)
+        return video_io.rotate_for_display(img, ref.rotation) if rotate else img
+
+    def close(self) -> None:
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
+        if self._clip is not None:
+            self._clip.close()
+            self._clip = None
+
+
+def load_project(path: str | os.PathLike) -> Project:
+    return Project.load(path)

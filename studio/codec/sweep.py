@@ -1,0 +1,449 @@
+"""The sweep job: encode a ladder per codec in worker processes, score, store in a project.
+
+Why processes: an encoder that crashes (a segfault in a C library) must cost one point, not
+the app. Each point runs in a worker of a spawn-context process pool (safe beside Qt threads);
+if a worker dies, the points that were in flight are re-run one at a time so the culprit is
+found and marked failed while the innocent ones finish. An ordinary exception in a point
+marks only that point failed, with its message. ``workers=0`` runs everything in the calling
+thread (tests, debugging).
+
+Re-running a sweep on an existing project skips points already done, so adding a codec (or
+more presets, or more rate points) only encodes what is new; failed points are retried.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import queue as queue_mod
+import signal
+import time
+import traceback
+from collections import deque
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from studio.codec import encoders, metrics
+from studio.codec.project import DONE, FAILED, Point, Project, point_id, write_json
+from studio.codec.reference import ReferenceClip, ReferenceInfo, prepare_reference
+from studio.jobs import Cancelled, Job, JobContext, UserError, atomic_path
+
+REFERENCE_FILE = "reference.y4m"
+# Test hook: a worker whose point id contains this string dies hard (os._exit), to prove that
+# a crashing encoder costs one point. Unset in normal use.
+CRASH_ENV = "STUDIO_CODEC_TEST_CRASH"
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+@dataclass
+class SweepSpec:
+    """What to encode. Lists may be empty to mean 'the defaults'."""
+
+    input: str
+    codecs: list[str] = field(default_factory=lambda: ["x264", "x265", "av1", "vp9"])
+    points: int = 5
+    mode: str = "crf"                       # "crf" (CRF/QP ladder) or "bitrate" (kbps ladder)
+    presets: dict[str, list[str]] = field(default_factory=dict)   # codec -> presets
+    values: dict[str, list[float]] = field(default_factory=dict)  # codec -> explicit ladder
+    max_frames: int | None = 60
+    max_seconds: float | None = None
+    workers: int | None = None              # None: min(2, cpus); 0: in the calling thread
+    ssim: bool = True
+    ms_ssim: bool = True
+    vmaf: bool = False                      # used when available (see vmaf.vmaf_available)
+
+
+@dataclass
+class SweepSummary:
+    project: str
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)   # already done before this run
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """Everything a worker needs for one point (picklable)."""
+
+    folder: str
+    point: dict
+    reference: dict
+    threads: int
+    ssim: bool
+    ms_ssim: bool
+    vmaf: bool
+
+
+# --- one point (runs in a worker process or in the calling thread) ------------------------------
+
+def run_point(task: PointTask, report: Callable[[str, int], None],
+              check: Callable[[], None]) -> dict:
+    """Encode, decode and score one point. Returns the finished Point as a dict; raises only
+    :class:`Cancelled` (every other failure becomes a failed point with its message)."""
+    pt = Point.from_dict(task.point)
+    folder = Path(task.folder)
+    stream_rel, frames_rel = f"streams/{pt.id}.mp4", f"frames/{pt.id}.json"
+    stream_path = folder / stream_rel
+    crash = os.environ.get(CRASH_ENV)
+    ref: ReferenceClip | None = None
+    try:
+        if crash and crash in pt.id:
+            os._exit(3)
+        info = ReferenceInfo.from_dict(task.reference)
+        ref = ReferenceClip(folder / info.file, info)
+        settings = encoders.EncodeSettings(pt.codec, pt.mode, pt.value, pt.preset, task.threads)
+
+        def on_encoded(i: int) -> None:
+            check()
+            report("encode", i)
+
+        with atomic_path(stream_path) as tmp:
+            enc = encoders.encode_clip(ref, settings, tmp, on_encoded)
+        t0 = time.perf_counter()
+        scores, pict = [], []
+        for df in encoders.decode_points(stream_path, info.pix_fmt, info.fps, info.frames):
+            check()
+            scores.append(metrics.score_frame(ref.planes(df.index), df.planes, info.bit_depth,
+                                              task.ssim, task.ms_ssim))
+            pict.append(df.pict_type)
+            report("score", df.index + 1)
+        per_frame: dict[str, list] = metrics.columns(scores)
+        if task.vmaf:
+            from studio.codec.vmaf import compute_vmaf
+            per_frame["vmaf"] = compute_vmaf(folder / info.file, stream_path, info.pix_fmt,
+                                             task.threads)
+        per_frame["frame_bytes"] = enc.frame_bytes
+        per_frame["pict_type"] = pict
+        pooled = metrics.pool(per_frame, info.bit_depth)
+        write_json(folder / frames_rel, per_frame)
+        pt.status, pt.error = DONE, ""
+        pt.stream, pt.frames_file = stream_rel, frames_rel
+        pt.frames, pt.bytes, pt.bitrate_kbps = enc.frames, enc.bytes, enc.bitrate_kbps
+        pt.encode_s, pt.score_s = enc.encode_s, time.perf_counter() - t0
+        pt.keyframes, pt.pix_fmt, pt.metrics = enc.keyframes, enc.pix_fmt, pooled
+    except Cancelled:
+        stream_path.unlink(missing_ok=True)
+        raise
+    except Exception as exc:  # noqa: BLE001 - one failed point must not stop the sweep
+        stream_path.unlink(missing_ok=True)
+        pt.status = FAILED
+        pt.error = f"{type(exc).__name__}: {exc}"
+        pt.metrics = {}
+        last = traceback.extract_tb(exc.__traceback__)[-1:]
+        if last:
+            pt.error += f" (at {Path(last[0].filename).name}:{last[0].lineno})"
+    finally:
+        if ref is not None:
+            ref.close()
+    pt.finished = time.strftime("%Y-%m-%dT%H:%M:%S")
+    return asdict(pt)
+
+
+# --- worker-process plumbing ------------------------------------------------------------------
+
+_W_EVENT = None
+_W_QUEUE = None
+
+
+def _worker_init(event, q) -> None:
+    global _W_EVENT, _W_QUEUE
+    _W_EVENT, _W_QUEUE = event, q
+    # Ctrl-C reaches the whole process group: only the parent handles it (as a cancel that
+    # reaches the workers through the event), so a worker never dies mid-write from it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_entry(task: PointTask) -> dict:
+    pid = task.point["id"]
+
+    def report(phase: str, n: int) -> None:
+        try:
+            _W_QUEUE.put_nowait((pid, phase, n))
+        except queue_mod.Full:
+            pass
+
+    def check() -> None:
+        if _W_EVENT.is_set():
+            raise Cancelled()
+
+    return run_point(task, report, check)
+
+
+# --- the job ----------------------------------------------------------------------------------
+
+class _Progress:
+    """Adds up reference + per-point progress into one ctx.progress call."""
+
+    def __init__(self, ctx: JobContext, frames: int, n_points: int) -> None:
+        self.ctx = ctx
+        self.frames = max(1, frames)
+        self.total = float(self.frames * (1 + 2 * n_points))
+        self.ref_done = 0
+        self.per_point: dict[str, dict[str, int]] = {}
+        self.finished_ids: set[str] = set()   # late queue messages of these are ignored
+        self.message = ""
+
+    def reference(self, n: int) -> None:
+        self.ref_done = n
+        self.push("reading source")
+
+    def point(self, pid: str, phase: str, n: int) -> None:
+        if pid in self.finished_ids:
+            return
+        self.per_point.setdefault(pid, {})[phase] = n
+        self.message = f"{phase} {pid}"
+        self.push(self.message)
+
+    def point_finished(self, pid: str) -> None:
+        self.per_point.pop(pid, None)
+        self.finished_ids.add(pid)
+
+    def push(self, message: str = "", force: bool = False) -> None:
+        done = min(self.ref_done, self.frames) + len(self.finished_ids) * 2 * self.frames
+        done += sum(min(self.frames, v) for d in self.per_point.values() for v in d.values())
+        if self.per_point:   # 100 % only once the last point is stored
+            done = min(done, self.total - 1)
+        self.ctx.progress(min(done, self.total), self.total, message or self.message, force)
+
+
+def _validate(spec: SweepSpec) -> None:
+    """Check the spec before any work starts; problems become a UserError."""
+    if spec.mode not in encoders.RATE_MODES:
+        raise UserError(f"unknown rate mode {spec.mode!r}; use crf or bitrate")
+    if not spec.codecs:
+        raise UserError("no codec chosen")
+    avail = encoders.available_codecs()
+    for c in spec.codecs:
+        if c not in encoders.CODECS:
+            raise UserError(f"unknown codec {c!r}; choose from {', '.join(encoders.CODECS)}")
+        if not avail[c][0]:
+            raise UserError(f"codec {c} cannot be used: {avail[c][1]}")
+    for c, presets in spec.presets.items():
+        cs = encoders.CODECS.get(c)
+        for p in presets:
+            if cs is not None and p not in cs.presets:
+                raise UserError(f"{c}: unknown preset {p!r}; choose from {', '.join(cs.presets)}")
+    if spec.points < 1:
+        raise UserError("points must be at least 1")
+
+
+def _plan(spec: SweepSpec, ref: ReferenceInfo) -> list[Point]:
+    out = []
+    for c in spec.codecs:
+        cs = encoders.CODECS[c]
+        presets = spec.presets.get(c) or spec.presets.get(cs.family) or [cs.default_preset]
+        values = spec.values.get(c) or spec.values.get("*") or encoders.ladder(
+            c, spec.mode, spec.points, ref.width, ref.height, float(ref.fps))
+        for pr in presets:
+            for v in values:
+                v = float(v)
+                try:
+                    encoders._check_value(cs, encoders.EncodeSettings(c, spec.mode, v, pr))
+                except ValueError as exc:
+                    raise UserError(str(exc)) from None
+                out.append(Point(point_id(c, pr, spec.mode, v), c, pr, spec.mode, v))
+    return out
+
+
+def _open_project(spec: SweepSpec, folder: Path) -> Project:
+    src = str(Path(spec.input).resolve())
+    if Project.exists(folder):
+        proj = Project.load(folder)
+        if proj.source and Path(proj.source) != Path(src):
+            moved = not Path(proj.source).exists() and Path(proj.source).name == Path(src).name
+            if not moved:
+                raise UserError(f"{folder}: this project compares {proj.source}, not {src}; "
+                                f"choose another folder for a new comparison")
+            proj.source = src   # the same file, moved: the stored reference clip still holds
+        if proj.reference is not None and (proj.max_frames, proj.max_seconds) != \
+                (spec.max_frames, spec.max_seconds):
+            raise UserError(f"{folder}: this project uses max {proj.max_frames} frames / "
+                            f"{proj.max_seconds} s; extend it with the same limits or use "
+                            f"another folder")
+        return proj
+    if folder.exists() and any(folder.iterdir()):
+        raise UserError(f"{folder}: folder is not empty and holds no codec project; choose an "
+                        f"empty or new folder")
+    proj = Project(folder)
+    proj.source, proj.max_frames, proj.max_seconds = src, spec.max_frames, spec.max_seconds
+    return proj
+
+
+def run_sweep(spec: SweepSpec, project_path: str | os.PathLike, ctx: JobContext) -> SweepSummary:
+    """Job function: run (or extend) a sweep into the project folder ``project_path``."""
+    t0 = time.perf_counter()
+    folder = Project.resolve_folder(project_path)
+    _validate(spec)
+    proj = _open_project(spec, folder)
+    summary = SweepSummary(project=str(folder))
+
+    # 1. the reference clip, made once per project
+    ref = proj.reference
+    if ref is None or not (folder / ref.file).exists():
+        if not Path(spec.input).exists() and ref is not None:
+            raise UserError(f"{folder / ref.file}: reference clip missing and the source "
+                            f"{spec.input} is gone too; the project cannot be extended")
+        folder.mkdir(parents=True, exist_ok=True)
+        bar = _Progress(ctx, spec.max_frames or 100, len(spec.codecs) * spec.points)
+        ref = prepare_reference(spec.input, folder / REFERENCE_FILE, spec.max_frames,
+                                spec.max_seconds, lambda n, _exp: bar.reference(n))
+        proj.reference = ref
+        proj.notes = list(ref.notes)
+        proj.save()
+    if ref.frames < 1:
+        raise UserError(f"{spec.input}: no frame to compare")
+
+    # 2. what is new
+    plan = _plan(spec, ref)
+    want_vmaf = spec.vmaf
+    if want_vmaf:
+        from studio.codec.vmaf import vmaf_available
+        ok, msg = vmaf_available()
+        if not ok:
+            want_vmaf = False
+            if msg not in proj.notes:
+                proj.notes.append(msg)
+    todo: list[Point] = []
+    for pt in plan:
+        old = proj.points.get(pt.id)
+        if old is not None and old.status == DONE and (folder / old.stream).exists() \
+                and (folder / old.frames_file).exists():
+            summary.skipped.append(pt.id)
+            continue
+        proj.points[pt.id] = pt
+        todo.append(pt)
+    proj.save()
+    summary.notes.extend(proj.notes)
+
+    workers = default_workers() if spec.workers is None else max(0, int(spec.workers))
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    tasks = [PointTask(str(folder), asdict(p), ref.to_dict(), threads, spec.ssim, spec.ms_ssim,
+                       want_vmaf) for p in todo]
+    bar = _Progress(ctx, ref.frames, len(tasks))
+    bar.ref_done = ref.frames
+
+    def finish(d: dict) -> None:
+        pt = Point.from_dict(d)
+        proj.points[pt.id] = pt
+        proj.save()
+        bar.point_finished(pt.id)
+        if pt.status == DONE:
+            summary.done.append(pt.id)
+        else:
+            summary.failed[pt.id] = pt.error
+        bar.push(f"finished {pt.id}", force=True)
+
+    try:
+        if workers == 0:
+            for task in tasks:
+                pid = task.point["id"]
+                finish(run_point(task, lambda ph, n, pid=pid: bar.point(pid, ph, n), ctx.check))
+        else:
+            _run_pool(tasks, workers, bar, finish)
+    finally:
+        proj.save()
+        proj.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_pool(tasks: list[PointTask], workers: int, bar: _Progress,
+              finish: Callable[[dict], None]) -> None:
+    """Run tasks in a spawn process pool; isolate and blame a worker that dies."""
+    mpc = mp.get_context("spawn")
+    event = mpc.Event()
+    q = mpc.Queue(10000)
+    queue = deque(tasks)
+    suspects: deque[PointTask] = deque()
+    try:
+        while queue or suspects:
+            if suspects:   # one at a time in a fresh pool: a second crash is this point's fault
+                task = suspects.popleft()
+                crashed = _pool_round(deque([task]), 1, mpc, event, q, bar, finish)
+                for t in crashed:
+                    d = dict(t.point)
+                    d.update(status=FAILED, error="the encoder process crashed (worker died); "
+                                                  "this point is skipped")
+                    finish(d)
+            else:
+                suspects.extend(_pool_round(queue, workers, mpc, event, q, bar, finish))
+    finally:
+        q.close()
+
+
+def _pool_round(queue: deque, workers: int, mpc, event, q, bar: _Progress,
+                finish: Callable[[dict], None]) -> list[PointTask]:
+    """Drain ``queue`` through one pool. Returns the tasks in flight when the pool broke."""
+    inflight: dict[cf.Future, PointTask] = {}
+    crashed: list[PointTask] = []
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mpc,
+                                  initializer=_worker_init, initargs=(event, q))
+    try:
+        while queue or inflight:
+            while queue and len(inflight) < workers:
+                task = queue.popleft()
+                try:
+                    fut = pool.submit(_worker_entry, task)
+                except BrokenProcessPool:   # broke between two polls: task never started
+                    queue.appendleft(task)
+                    if not inflight:
+                        raise RuntimeError("the encoder worker processes could not start; "
+                                           "run the sweep with workers=0") from None
+                    return _settle(inflight, finish)
+                inflight[fut] = task
+            done, _ = cf.wait(inflight, timeout=0.1, return_when=cf.FIRST_COMPLETED)
+            _drain(q, bar)
+            for fut in done:
+                task = inflight.pop(fut)
+                try:
+                    finish(fut.result())
+                except BrokenProcessPool:
+                    crashed.append(task)
+            if crashed:
+                return crashed + _settle(inflight, finish)
+        return crashed
+    except BaseException:
+        # Cancel (or any error here): stop workers at their next frame, keep finished points.
+        event.set()
+        for fut in inflight:
+            fut.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _settle(inflight: dict, finish: Callable[[dict], None]) -> list[PointTask]:
+    """After the pool broke: keep the results that made it, return the tasks that did not."""
+    lost = []
+    for fut, task in inflight.items():
+        try:
+            finish(fut.result())
+        except BrokenProcessPool:
+            lost.append(task)
+    inflight.clear()
+    return lost
+
+
+def _drain(q, bar: _Progress) -> None:
+    while True:
+        try:
+            pid, phase, n = q.get_nowait()
+        except (queue_mod.Empty, OSError, ValueError):
+            break
+        bar.point(pid, phase, n)
+    bar.push()
+
+
+def sweep_job(spec: SweepSpec, project_path: str | os.PathLike) -> Job:
+    """The sweep as a :class:`studio.jobs.Job` for the UI worker or the CLI."""
+    name = Path(spec.input).name
+    return Job(f"Codec sweep of {name}", lambda ctx: run_sweep(spec, project_path, ctx))
