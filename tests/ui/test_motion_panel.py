@@ -1,0 +1,56 @@
+"""The Motion workbench (offscreen): built-in library, loading, timeline, export."""
+
+import pytest
+from PySide6.QtWidgets import QFormLayout
+
+from studio.media.filetypes import FileKind
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_SETTINGS_ORG", f"NMSTest-{tmp_path.name}")
+    from ui.main_window import MainWindow
+    from ui.motion.panel import MotionPanel
+
+    w = MainWindow(panels=[MotionPanel])
+    qtbot.addWidget(w)
+    w.show()
+    yield w.panels[MotionPanel.workbench]
+    w.ctx.runner.wait(10000)
+
+
+def test_library_lists_builtin_clips_and_loads_one(panel, qtbot):
+    names = [panel.library.item(i).text() for i in range(panel.library.count())]
+    assert {"walk", "run", "jump", "backflip"} <= set(names)
+    panel.library.setCurrentRow(names.index("run"))
+    qtbot.waitUntil(lambda: panel.display is not None, timeout=10000)
+    assert panel.display.name == "run"
+    assert panel.timeline.count == panel.display.n_frames > 10
+    facts = {panel.facts.itemAt(i, QFormLayout.ItemRole.LabelRole).widget().text():
+             panel.facts.itemAt(i, QFormLayout.ItemRole.FieldRole).widget().text()
+             for i in range(panel.facts.rowCount())}
+    assert facts["joints"] == "18" and "left" in facts["contacts"]
+    panel.timeline.set_frame(5)
+    assert panel.timeline.frame == 5
+
+
+def test_drop_bvh_and_export(panel, qtbot, tmp_path):
+    from studio.motion.files import save_clip
+    from studio.motion.library import load_builtin
+
+    bvh = tmp_path / "walk_copy.bvh"
+    save_clip(load_builtin("walk"), bvh)
+    panel.open_file(bvh, FileKind.BVH)
+    qtbot.waitUntil(lambda: panel.display is not None and panel.display.name == "walk_copy",
+                    timeout=10000)
+    assert panel.export_button.isEnabled()
+
+
+def test_malformed_bvh_shows_line_number(panel, qtbot, tmp_path):
+    bad = tmp_path / "bad.bvh"
+    bad.write_text("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0\n")
+    errors = []
+    panel.ctx.feed.error.connect(lambda t, m: errors.append(m))
+    panel.open_file(bad, FileKind.BVH)
+    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    assert "bad.bvh" in errors[0] and "line" in errors[0]
