@@ -13,6 +13,10 @@ if str(ROOT) not in sys.path:
 
 import pytest  # noqa: E402
 
+from ui.gl import configure_default_format  # noqa: E402
+
+configure_default_format()  # before pytest-qt creates the QApplication
+
 
 @pytest.fixture
 def tiny_model(tmp_path):

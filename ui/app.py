@@ -25,8 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from ui import theme
+    from ui.gl import configure_default_format
     from ui.main_window import MainWindow
 
+    if QApplication.instance() is None:
+        configure_default_format()
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
     app.setApplicationName("Neural Media Studio")
     app.setOrganizationName("NeuralMediaStudio")

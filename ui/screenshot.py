@@ -17,8 +17,11 @@ def grab_all(out: Path, size=(1400, 880), prepare=None) -> list[Path]:
     from PySide6.QtWidgets import QApplication
 
     from ui import theme
+    from ui.gl import configure_default_format
     from ui.main_window import MainWindow
 
+    if QApplication.instance() is None:
+        configure_default_format()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     theme.apply(app)
     win = MainWindow()

@@ -28,7 +28,7 @@ def panel(qtbot, tmp_path, monkeypatch):
 def test_sweep_plot_table_viewer_export(panel, qtbot, tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", width=128, height=96, frames=8)
     panel.open_file(clip, FileKind.VIDEO)
-    qtbot.waitUntil(lambda: panel.run_button.isEnabled(), timeout=10000)
+    qtbot.waitUntil(lambda: panel.run_button.isEnabled(), timeout=30000)
     assert "128×96" in panel.source_label.text()
     for key, box in panel.codec_boxes.items():
         box.setChecked(key in ("x264", "vp9"))
@@ -39,7 +39,7 @@ def test_sweep_plot_table_viewer_export(panel, qtbot, tmp_path):
     qtbot.waitUntil(lambda: not panel.sweep_handle.running, timeout=120000)
     assert panel.sweep_handle.result.ok, panel.sweep_handle.result.error
     qtbot.waitUntil(lambda: panel.project is not None and len(panel.project.done_points()) == 4,
-                    timeout=10000)
+                    timeout=30000)
 
     # one RD curve per codec, with the measured points
     items = {k: v for k, v in panel._curve_items.items() if v.xData is not None and len(v.xData)}
@@ -50,11 +50,11 @@ def test_sweep_plot_table_viewer_export(panel, qtbot, tmp_path):
     assert panel.bd_table.item(0, 1).text().endswith("%") or panel.bd_table.item(0, 3).text()
 
     # viewer shows source vs the selected point, same size as the source
-    qtbot.waitUntil(lambda: panel.viewer.has_frame(), timeout=10000)
+    qtbot.waitUntil(lambda: panel.viewer.has_frame(), timeout=30000)
     pid = panel.right_pick.currentData()
     assert pid in panel.project.points
     panel.frame_slider.setValue(5)
-    qtbot.waitUntil(lambda: panel._frame_job is not None and not panel._frame_job.running, timeout=10000)
+    qtbot.waitUntil(lambda: panel._frame_job is not None and not panel._frame_job.running, timeout=30000)
     assert panel.viewer._frames[0].shape == (96, 128, 3)
     assert not np.array_equal(panel.viewer._frames[0], panel.viewer._frames[1])  # lossy
     panel.view_mode.setCurrentIndex(1)

@@ -23,7 +23,7 @@ def test_library_lists_builtin_clips_and_loads_one(panel, qtbot):
     names = [panel.library.item(i).text() for i in range(panel.library.count())]
     assert {"walk", "run", "jump", "backflip"} <= set(names)
     panel.library.setCurrentRow(names.index("run"))
-    qtbot.waitUntil(lambda: panel.display is not None, timeout=10000)
+    qtbot.waitUntil(lambda: panel.display is not None, timeout=30000)
     assert panel.display.name == "run"
     assert panel.timeline.count == panel.display.n_frames > 10
     facts = {panel.facts.itemAt(i, QFormLayout.ItemRole.LabelRole).widget().text():
@@ -42,7 +42,7 @@ def test_drop_bvh_and_export(panel, qtbot, tmp_path):
     save_clip(load_builtin("walk"), bvh)
     panel.open_file(bvh, FileKind.BVH)
     qtbot.waitUntil(lambda: panel.display is not None and panel.display.name == "walk_copy",
-                    timeout=10000)
+                    timeout=30000)
     assert panel.export_button.isEnabled()
 
 
@@ -52,5 +52,5 @@ def test_malformed_bvh_shows_line_number(panel, qtbot, tmp_path):
     errors = []
     panel.ctx.feed.error.connect(lambda t, m: errors.append(m))
     panel.open_file(bad, FileKind.BVH)
-    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
     assert "bad.bvh" in errors[0] and "line" in errors[0]

@@ -38,7 +38,7 @@ def test_load_avatar_audio_and_render(panel, qtbot, tmp_path):
     wav = tmp_path / "speech.wav"
     sf.write(wav, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
     panel.open_file(wav, FileKind.AUDIO)
-    qtbot.waitUntil(lambda: panel.audio_path == wav, timeout=10000)
+    qtbot.waitUntil(lambda: panel.audio_path == wav, timeout=30000)
     assert "2.00 s" in panel.audio_label.text()
     assert panel.render_button.isEnabled()
 
@@ -60,7 +60,7 @@ def test_bad_audio_is_a_message(panel, qtbot, tmp_path):
     errors = []
     panel.ctx.feed.error.connect(lambda t, m: errors.append(m))
     panel.open_file(bad, FileKind.AUDIO)
-    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
     assert "broken.mp3" in errors[0] and "Traceback" not in errors[0]
     assert panel.audio_path is None
 
@@ -72,5 +72,5 @@ def test_broken_avatar_is_a_message(panel, qtbot, tmp_path):
     errors = []
     panel.ctx.feed.error.connect(lambda t, m: errors.append(m))
     panel.open_file(d, FileKind.AVATAR)
-    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
     assert "avatar.json" in errors[0]

@@ -130,10 +130,13 @@ class MotionPanel(WorkbenchPanel):
         self.current, self.display = result.value
         self._set_facts({"name": self.display.name, **self.display.facts})
         self.export_button.setEnabled(True)
-        if self.view is not None:
-            self.view.set_clip(self.display)
-            self.centre_stack.setCurrentWidget(self.view)
         self.timeline.set_range(self.display.n_frames, self.display.fps)
+        if self.view is not None:
+            try:
+                self.view.set_clip(self.display)
+                self.centre_stack.setCurrentWidget(self.view)
+            except Exception as exc:  # noqa: BLE001 - a GL problem must not lose the clip
+                self.ctx.feed.message.emit(f"3-D view unavailable: {exc}", 10000)
 
     def _set_facts(self, facts: dict[str, str]) -> None:
         while self.facts.rowCount():
