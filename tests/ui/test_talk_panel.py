@@ -5,6 +5,7 @@ import pytest
 import soundfile as sf
 
 from studio.media.filetypes import FileKind
+from tests.talk.test_mic import pulse_null_sink  # noqa: F401 - fixture
 
 
 @pytest.fixture
@@ -74,3 +75,50 @@ def test_broken_avatar_is_a_message(panel, qtbot, tmp_path):
     panel.open_file(d, FileKind.AVATAR)
     qtbot.waitUntil(lambda: bool(errors), timeout=30000)
     assert "avatar.json" in errors[0]
+
+
+def test_no_microphone_says_so_and_offers_files(panel, monkeypatch):
+    import studio.media.mic as mic
+
+    monkeypatch.setattr(mic, "list_input_devices", lambda refresh=False: ([], "No microphone found (no sound server)."))
+    panel.refresh_devices()
+    assert panel.mic_combo.currentData() is None
+    assert not panel.live_button.isEnabled()
+    assert "No microphone" in panel.live_label.text() and "audio file" in panel.live_label.text()
+
+
+@pytest.mark.audio
+def test_live_from_a_real_sound_server(panel, qtbot, tmp_path, pulse_null_sink, monkeypatch):
+    """espeak-ng speech played into a PulseAudio null sink drives the avatar live, and the
+    session is recorded to an MP4."""
+    import subprocess
+
+    import av
+
+    from tests.fixtures.tiny_models import tiny_avatar
+
+    env, _ = pulse_null_sink
+    monkeypatch.setattr("ui.talk.panel.studio_folder", lambda *parts: tmp_path.joinpath(*parts))
+    panel.open_file(tiny_avatar(tmp_path / "avatar"), FileKind.AVATAR)
+    qtbot.waitUntil(lambda: panel.session is not None and "test avatar" in panel.avatar_label.text(),
+                    timeout=30000)
+    panel.refresh_devices(True)
+    i = next(i for i in range(panel.mic_combo.count()) if panel.mic_combo.itemText(i).startswith("pulse"))
+    panel.mic_combo.setCurrentIndex(i)
+    panel.record_box.setChecked(True)
+    panel.start_live()
+    assert panel.live is not None and panel.live_button.text() == "Stop live"
+    speech = tmp_path / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(speech), "Hello, this is a live test of the studio."],
+                   check=True, timeout=30)
+    subprocess.run(["paplay", "-d", "studio_null", str(speech)], env=env, check=True, timeout=30)
+    qtbot.wait(1000)
+    engine = panel.live[0]
+    st = engine.stats()
+    panel.stop_live()
+    assert st.frames > 25 and st.fps > 10
+    assert panel.view.has_frame()
+    recs = list((tmp_path / "recordings").glob("*.mp4"))
+    assert len(recs) == 1
+    with av.open(str(recs[0])) as c:
+        assert len(c.streams.video) == 1 and len(c.streams.audio) == 1

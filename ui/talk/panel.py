@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QStandardPaths, Qt, QTimer
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QPushButton, QStackedLayout, QVBoxLayout, QWidget)
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
+                               QLabel, QProgressBar, QPushButton, QStackedLayout, QVBoxLayout,
+                               QWidget)
 
 from studio.jobs import Job
 from studio.media.filetypes import FileKind, Workbench
@@ -98,12 +100,51 @@ class TalkPanel(WorkbenchPanel):
         stats_w = QWidget()
         stats_w.setLayout(self.stats)
 
+        # live microphone
+        self.mic_combo = QComboBox()
+        self.mic_combo.setToolTip("Microphone")
+        refresh = QPushButton("↻")
+        refresh.setFixedWidth(34)
+        refresh.setToolTip("Look for microphones again")
+        refresh.clicked.connect(lambda: self.refresh_devices(True))
+        mic_row = QWidget()
+        mr = QHBoxLayout(mic_row)
+        mr.setContentsMargins(0, 0, 0, 0)
+        mr.addWidget(self.mic_combo, 1)
+        mr.addWidget(refresh)
+        self.live_mode = QComboBox()
+        self.live_mode.addItem("Low latency (causal audio window)", "low_latency")
+        self.live_mode.addItem("Quality (full window, ~0.4 s delay)", "quality")
+        self.monitor_box = QCheckBox("Monitor through speakers (delayed to match)")
+        self.record_box = QCheckBox("Record the session to MP4")
+        self.level = QProgressBar()
+        self.level.setRange(0, 600)
+        self.level.setTextVisible(False)
+        self.level.setFixedHeight(8)
+        self.level.setToolTip("Input level (0 to -60 dBFS)")
+        self.live_button = QPushButton("Start live")
+        self.live_button.setObjectName("Primary")
+        self.live_button.setToolTip("Start or stop the live microphone preview (Ctrl+L)")
+        self.live_button.clicked.connect(self.toggle_live)
+        QShortcut(QKeySequence("Ctrl+L"), self, activated=self.toggle_live)
+        self.live_label = QLabel("")
+        self.live_label.setObjectName("PanelSubtitle")
+        self.live_label.setWordWrap(True)
+        self.live = None  # (engine, mic, recorder, monitor) while running
+        self._live_tick_timer = QTimer(self)
+        self._live_tick_timer.setInterval(15)
+        self._live_tick_timer.timeout.connect(self._live_tick)
+        self._live_stats_t = 0.0
+
         side = QVBoxLayout()
         side.setSpacing(8)
         side.addWidget(section("Avatar"))
         side.addWidget(card(self.avatar_label, avatar_buttons))
         side.addWidget(section("Audio"))
         side.addWidget(card(self.audio_label, self.wave, open_audio))
+        side.addWidget(section("Live"))
+        side.addWidget(card(mic_row, self.level, self.live_mode, self.monitor_box,
+                            self.record_box, self.live_button, self.live_label, spacing=6))
         side.addWidget(section("Render"))
         side.addWidget(card(self.format, self.render_button))
         side.addWidget(section("Pipeline"))
@@ -129,6 +170,7 @@ class TalkPanel(WorkbenchPanel):
         self._live_timer.setInterval(80)
         self._live_timer.timeout.connect(self._show_newest)
         QTimer.singleShot(0, self.load_default_avatar)
+        QTimer.singleShot(0, self.refresh_devices)
 
     # -- avatar ---------------------------------------------------------------------------
     def load_default_avatar(self) -> None:
@@ -238,7 +280,12 @@ class TalkPanel(WorkbenchPanel):
 
     def _update_buttons(self) -> None:
         busy = self.render_handle is not None and self.render_handle.running
-        self.render_button.setEnabled(self.session is not None and self.audio_path is not None and not busy)
+        live = self.live is not None
+        self.render_button.setEnabled(self.session is not None and self.audio_path is not None
+                                      and not busy and not live)
+        self.live_button.setEnabled(self.session is not None and self.mic_combo.count() > 0
+                                    and self.mic_combo.currentData() is not None and not busy)
+        self.live_button.setText("Stop live" if live else "Start live")
 
     # -- render -------------------------------------------------------------------------------
     def render_dialog(self) -> None:
@@ -321,6 +368,108 @@ class TalkPanel(WorkbenchPanel):
         for k, v in rows.items():
             self.stats.addRow(QLabel(k), QLabel(v))
 
+    # -- live ------------------------------------------------------------------------------------
+    def refresh_devices(self, refresh: bool = False) -> None:
+        from studio.media.mic import list_input_devices
+
+        devices, reason = list_input_devices(refresh=refresh)
+        self.mic_combo.clear()
+        for d in devices:
+            self.mic_combo.addItem(d.label(), d.index)
+        if devices:
+            default = next((i for i, d in enumerate(devices) if d.is_default), 0)
+            self.mic_combo.setCurrentIndex(default)
+            self.live_label.setText("")
+        else:
+            self.mic_combo.addItem("No microphone found", None)
+            self.live_label.setText(f"{reason} Drop an audio file to render instead.")
+        self._update_buttons()
+
+    def toggle_live(self) -> None:
+        self.stop_live() if self.live is not None else self.start_live()
+
+    def start_live(self) -> None:
+        from studio.jobs import UserError
+        from studio.media.mic import MicCapture
+        from studio.media.monitor import AudioMonitor
+        from studio.talk.live import LiveEngine, LiveRecorder
+
+        if self.session is None or self.live is not None or self.mic_combo.currentData() is None:
+            return
+        engine = LiveEngine(self.session.lipsync, self.session.template, self.live_mode.currentData())
+        recorder = monitor = None
+        if self.record_box.isChecked():
+            out = studio_folder("recordings", time.strftime("live-%Y%m%d-%H%M%S.mp4"))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            recorder = LiveRecorder(out, fps=engine.fps).attach(engine)
+        if self.monitor_box.isChecked():
+            monitor = AudioMonitor(delay_s=engine.lookahead_s + 0.06)
+            tap = engine.on_audio
+
+            def fan_out(start, block, tap=tap):
+                monitor.push(block)
+                if tap is not None:
+                    tap(start, block)
+
+            engine.on_audio = fan_out
+        mic = MicCapture(on_audio=engine.push_audio, device=self.mic_combo.currentData())
+        try:
+            engine.start()
+            mic.start()
+            if monitor is not None:
+                monitor.start()
+        except UserError as exc:
+            mic.stop()
+            engine.stop()
+            if recorder is not None:
+                recorder.abort()
+            self.ctx.feed.error.emit("Cannot start live preview", str(exc))
+            return
+        self.live = (engine, mic, recorder, monitor)
+        self.timeline.pause()
+        self._live_tick_timer.start()
+        self.live_label.setText(f"Listening on {mic.device.name}…")
+        self._update_buttons()
+
+    def _live_tick(self) -> None:
+        engine, mic, _rec, _mon = self.live
+        got = engine.latest_frame()
+        if got is not None:
+            self.view.set_frame(got[1])
+            self.centre_stack.setCurrentWidget(self.view)
+        lvl = mic.level()
+        if lvl is not None:
+            self.level.setValue(int(10 * max(0.0, 60.0 + lvl.dbfs)))
+        now = time.monotonic()
+        if now - self._live_stats_t > 0.5:
+            self._live_stats_t = now
+            st = engine.stats()
+            self.ctx.feed.rate.emit("Live", st.fps, st.delay_p50_s * 1000)
+            self.live_label.setText(
+                f"{st.fps:.1f} fps · mic-to-frame {st.delay_p50_s * 1000:.0f} ms (p95 "
+                f"{st.delay_p95_s * 1000:.0f}) · skipped {st.skipped}"
+                + (f"\n{st.error}" if st.error else ""))
+
+    def stop_live(self) -> None:
+        if self.live is None:
+            return
+        engine, mic, recorder, monitor = self.live
+        self._live_tick_timer.stop()
+        mic.stop()
+        if monitor is not None:
+            monitor.stop()
+        engine.stop()
+        self.live = None
+        self.level.setValue(0)
+        if recorder is not None:
+            try:
+                res = recorder.close()
+                self.ctx.feed.message.emit(f"Live session saved to {recorder.path}", 10000)
+                self.live_label.setText(f"Saved {recorder.path.name} ({res.frames} frames)")
+            except Exception as exc:  # noqa: BLE001
+                self.ctx.feed.error.emit("Recording failed", str(exc))
+        self._update_buttons()
+
     # -- files -----------------------------------------------------------------------------------
     def file_filter(self) -> str:
         return ("Audio or video (*.wav *.mp3 *.flac *.m4a *.ogg *.mp4 *.mov *.mkv *.avatar);;"
@@ -337,6 +486,7 @@ class TalkPanel(WorkbenchPanel):
             super().open_file(path, kind)
 
     def shutdown(self) -> None:
+        self.stop_live()
         self._live_timer.stop()
         self.timeline.pause()
         if self.session is not None:
