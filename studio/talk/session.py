@@ -31,7 +31,7 @@ def model_pair_dir(avatar: AvatarTemplate | None, models: str | Path | None) -> 
     missing = [p for p in MODEL_PARTS if not (d / p / "manifest.json").exists()]
     if missing:
         raise UserError(f"{d}: no lip-sync model pair here (missing {', '.join(missing)}/"
-                        "manifest.json); pass --models DIR or use an avatar that carries one")
+                        "manifest.json); give a model folder (--models) or use an avatar that carries one")
     return d
 
 

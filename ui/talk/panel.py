@@ -9,7 +9,8 @@ import numpy as np
 from PySide6.QtCore import QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QProgressBar, QPushButton, QStackedLayout, QVBoxLayout,
+                               QLabel, QProgressBar, QPushButton, QScrollArea, QStackedLayout,
+                               QVBoxLayout,
                                QWidget)
 
 from studio.jobs import Job
@@ -80,7 +81,7 @@ class TalkPanel(WorkbenchPanel):
         self.audio_label = QLabel("No audio loaded")
         self.audio_label.setWordWrap(True)
         self.wave = make_plot(x_label="seconds")
-        self.wave.setFixedHeight(110)
+        self.wave.setFixedHeight(90)
         self.wave.getPlotItem().hideAxis("left")
         self.wave.setMouseEnabled(x=True, y=False)
         self.wave_curve = self.wave.plot([], [], pen=pen(0, 1.0))
@@ -103,8 +104,7 @@ class TalkPanel(WorkbenchPanel):
         # live microphone
         self.mic_combo = QComboBox()
         self.mic_combo.setToolTip("Microphone")
-        refresh = QPushButton("↻")
-        refresh.setFixedWidth(34)
+        refresh = QPushButton("Rescan")
         refresh.setToolTip("Look for microphones again")
         refresh.clicked.connect(lambda: self.refresh_devices(True))
         mic_row = QWidget()
@@ -152,7 +152,12 @@ class TalkPanel(WorkbenchPanel):
         side.addStretch(1)
         side_w = QWidget()
         side_w.setLayout(side)
-        side_w.setFixedWidth(340)
+        scroll = QScrollArea()
+        scroll.setWidget(side_w)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(356)
 
         middle = QVBoxLayout()
         middle.addWidget(centre, 1)
@@ -160,7 +165,7 @@ class TalkPanel(WorkbenchPanel):
         body = QHBoxLayout()
         body.setSpacing(16)
         body.addLayout(middle, 1)
-        body.addWidget(side_w)
+        body.addWidget(scroll)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 16)
         lay.addWidget(header(self.title, self.subtitle))
