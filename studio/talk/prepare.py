@@ -37,31 +37,21 @@ class VideoFrames:
 
     def __init__(self, path: str | Path, fps: int = DEFAULT_FPS,
                  max_seconds: float | None = None) -> None:
-        import av
-
         self.path = Path(path)
         self.fps = int(fps)
         p = self.path
-        if not p.exists():
-            raise UserError(f"{p}: file not found")
-        if p.is_dir():
-            raise UserError(f"{p}: is a folder, not a video file")
-        if p.stat().st_size == 0:
-            raise UserError(f"{p}: file is empty")
-        try:
-            with av.open(str(p)) as c:
-                if not c.streams.video:
-                    raise UserError(f"{p}: has no video stream")
-                s = c.streams.video[0]
-                self.width, self.height = s.codec_context.width, s.codec_context.height
-                rate = s.average_rate or s.guessed_rate
-                self.source_fps = float(rate) if rate else None
-                dur = (float(s.duration * s.time_base) if s.duration and s.time_base
-                       else (c.duration / 1e6 if c.duration else None))
-                self.duration_s = dur
-        except av.error.FFmpegError as exc:
-            raise UserError(f"{p}: cannot read it as a video ({exc}); the file may be damaged, "
-                            "truncated or not a video") from None
+        from studio.media.video_io import open_container
+
+        with open_container(p) as c:  # names the file on missing/empty/unreadable input
+            if not c.streams.video:
+                raise UserError(f"{p}: has no video stream")
+            s = c.streams.video[0]
+            self.width, self.height = s.codec_context.width, s.codec_context.height
+            rate = s.average_rate or s.guessed_rate
+            self.source_fps = float(rate) if rate else None
+            dur = (float(s.duration * s.time_base) if s.duration and s.time_base
+                   else (c.duration / 1e6 if c.duration else None))
+            self.duration_s = dur
         self.max_frames = (None if max_seconds is None
                            else max(1, int(round(float(max_seconds) * self.fps))))
         est = int(round(dur * self.fps)) if dur else None
