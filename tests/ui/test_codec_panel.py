@@ -10,19 +10,10 @@ from tests.codec.conftest import write_clip
 
 
 @pytest.fixture
-def panel(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("STUDIO_SETTINGS_ORG", f"NMSTest-{tmp_path.name}")
+def panel(open_panel):
     from ui.codec.panel import CodecPanel
-    from ui.main_window import MainWindow
 
-    w = MainWindow(panels=[CodecPanel])
-    qtbot.addWidget(w)
-    w.show()
-    p = w.panels[CodecPanel.workbench]
-    yield p
-    w.ctx.runner.cancel_all()
-    w.ctx.runner.wait(10000)
-    p.shutdown()
+    return open_panel(CodecPanel)
 
 
 def test_sweep_plot_table_viewer_export(panel, qtbot, tmp_path):

@@ -7,16 +7,10 @@ from studio.media.filetypes import FileKind
 
 
 @pytest.fixture
-def panel(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("STUDIO_SETTINGS_ORG", f"NMSTest-{tmp_path.name}")
-    from ui.main_window import MainWindow
+def panel(open_panel):
     from ui.motion.panel import MotionPanel
 
-    w = MainWindow(panels=[MotionPanel])
-    qtbot.addWidget(w)
-    w.show()
-    yield w.panels[MotionPanel.workbench]
-    w.ctx.runner.wait(10000)
+    return open_panel(MotionPanel)
 
 
 def test_library_lists_builtin_clips_and_loads_one(panel, qtbot):

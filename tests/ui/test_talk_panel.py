@@ -9,20 +9,10 @@ from tests.talk.test_mic import pulse_null_sink  # noqa: F401 - fixture
 
 
 @pytest.fixture
-def panel(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("STUDIO_SETTINGS_ORG", f"NMSTest-{tmp_path.name}")
-    from ui.main_window import MainWindow
+def panel(open_panel):
     from ui.talk.panel import TalkPanel
 
-    w = MainWindow(panels=[TalkPanel])
-    qtbot.addWidget(w)
-    w.show()
-    p = w.panels[TalkPanel.workbench]
-    w.ctx.runner.wait(20000)  # the default avatar (if installed) loads at start-up
-    qtbot.wait(50)
-    yield p
-    w.ctx.runner.cancel_all()
-    w.ctx.runner.wait(10000)
+    return open_panel(TalkPanel)
 
 
 def test_load_avatar_audio_and_render(panel, qtbot, tmp_path):
