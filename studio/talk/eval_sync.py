@@ -130,11 +130,35 @@ def read_phone_json(path: str | Path) -> list[Phone]:
     return out
 
 
+def _map_label(lab: str) -> str:
+    """An IPA or ARPAbet phone label -> ARPAbet (possibly "A+B" for a diphthong)."""
+    key = lab.strip()
+    if not key:
+        return "SIL"
+    mapped = IPA.get(key) or IPA.get(key.rstrip("ːˈˌ"))
+    if mapped is None:
+        mapped = arpabet(key)
+        if mapped == "SIL" and key.upper() not in SILENCES:
+            mapped = "AX" if key[:1] in "aeiouəɪʊɛɔæʌ" else "T"
+    return mapped
+
+
 def read_textgrid(path: str | Path, tier: str = "phone") -> list[Phone]:
     """The intervals of an IPA (or ARPAbet) phone tier of a long-format Praat TextGrid."""
     text = Path(path).read_text(encoding="utf-8")
+    if re.search(r"item\s*\[\s*1\s*\]", text):  # the verbose ("long") text format
+        for section in re.split(r"item\s*\[\s*\d+\s*\]\s*:", text)[1:]:
+            name = re.search(r'name\s*=\s*"([^"]*)"', section)
+            if not name or tier not in name.group(1):
+                continue
+            out: list[Phone] = []
+            for a, b, lab in re.findall(r'xmin\s*=\s*([-\d.eE]+)\s*xmax\s*=\s*([-\d.eE]+)\s*'
+                                        r'text\s*=\s*"([^"]*)"', section):
+                out.extend(_split(float(a), float(b), _map_label(lab)))
+            return out
+        raise ValueError(f"{path}: no interval tier named like {tier!r}")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    out: list[Phone] = []
+    out = []
     i = 0
     while i < len(lines):
         if lines[i] == '"IntervalTier"' and i + 1 < len(lines) and tier in lines[i + 1]:
@@ -143,12 +167,7 @@ def read_textgrid(path: str | Path, tier: str = "phone") -> list[Phone]:
             for _ in range(n):
                 a, b, lab = float(lines[j]), float(lines[j + 1]), lines[j + 2].strip('"')
                 j += 3
-                key = lab.strip()
-                mapped = IPA.get(key) or (IPA.get(key.rstrip("ːˈˌ")) if key else None)
-                if mapped is None:
-                    mapped = "SIL" if not key else (arpabet(key) if arpabet(key) != "SIL" else
-                                                    ("AX" if key[:1] in "aeiouəɪʊɛɔæʌ" else "T"))
-                out.extend(_split(a, b, mapped))
+                out.extend(_split(a, b, _map_label(lab)))
             return out
         i += 1
     raise ValueError(f"{path}: no interval tier named like {tier!r}")
@@ -313,3 +332,47 @@ def silence_vowel_checks(measured: np.ndarray, phones: list[Phone], fps: int = 2
     silence_closed = float((m[sil] <= thr).mean()) if sil.any() else float("nan")
     vowel_open = float((m[vow] > thr).mean()) if vow.any() else float("nan")
     return silence_closed, vowel_open, thr, open_level
+
+
+# --- rendering and scoring one clip -----------------------------------------------------------
+
+class _MeasureSink:
+    """A render sink that measures the mouth opening of each frame (and keeps a few frames)."""
+
+    def __init__(self, template, keep: tuple[int, ...] = ()) -> None:
+        from studio.talk.avatar import frame_index
+
+        self.template = template
+        self._index = frame_index
+        self.values: list[float] = []
+        self.keep = set(keep)
+        self.kept: dict[int, np.ndarray] = {}
+        self._rest: dict[int, float] = {}
+
+    def write(self, rgb: np.ndarray) -> None:
+        i = len(self.values)
+        k = self._index(i, self.template.num_frames)
+        if k not in self._rest:  # the template frame's own (closed-lip) reading
+            self._rest[k] = mouth_opening_pixels(self.template.frame(k), self.template.landmarks[k])
+        self.values.append(mouth_opening_pixels(rgb, self.template.landmarks[k]) - self._rest[k])
+        if i in self.keep:
+            self.kept[i] = rgb
+
+
+def measure_render(lipsync, avatar, wav16k: np.ndarray, keep: tuple[int, ...] = ()):
+    """Render ``wav16k`` with ``avatar`` (an AvatarTemplate) and return (per-frame pixel
+    openness minus the template frame's own reading, render stats, kept frames). The default
+    avatar's template mouth is closed, so 0 means closed lips."""
+    from studio.talk.render import render_frames
+
+    sink = _MeasureSink(avatar, keep)
+    stats = render_frames(lipsync, avatar, wav16k, sink)
+    return np.asarray(sink.values), stats, sink.kept
+
+
+def score(name: str, measured: np.ndarray, phones: list[Phone], fps: int = 25) -> SyncReport:
+    expected = mouth_track(phones, frame_times(len(measured), fps))[:, 0]
+    r = pearson(measured, expected)
+    lag, r_best = best_lag(measured, expected)
+    sc, vo, thr, level = silence_vowel_checks(measured, phones, fps)
+    return SyncReport(name, len(measured), r, lag, r_best, sc, vo, thr, level)

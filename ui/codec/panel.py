@@ -168,7 +168,8 @@ class CodecPanel(WorkbenchPanel):
         self.metric = QComboBox()
         for key in ("psnr_y", "psnr_yuv", "ssim_y", "ms_ssim", "vmaf"):
             self.metric.addItem(METRIC_LABELS[key], key)
-        self.metric.currentIndexChanged.connect(lambda _i: self.refresh_results())
+        self.metric.currentIndexChanged.connect(lambda _i: (self.refresh_results(),
+                                                            self._plot_frame_metrics()))
         self.anchor = QComboBox()
         self.anchor.currentIndexChanged.connect(lambda _i: self._fill_bd_table())
         self.rd_plot = make_plot(x_label="bitrate (kbit/s)", y_label="PSNR-Y (dB)")
@@ -374,6 +375,7 @@ class CodecPanel(WorkbenchPanel):
             return
         metric = self.metric.currentData()
         self.rd_plot.getPlotItem().setLabel("left", self.metric_labels.get(metric, metric))
+        self.frame_plot.getPlotItem().setLabel("left", self.metric_labels.get(metric, metric))
         curves = self.project.curves(metric)
         seen = set()
         for c in curves:
@@ -467,7 +469,8 @@ class CodecPanel(WorkbenchPanel):
                 cols = self.project.point_frames(pid)
             except Exception:  # noqa: BLE001 - a missing per-frame file just shows no curve
                 continue
-            ys = [np.nan if v is None else v for v in (cols.get("psnr_y") or [])]
+            metric = self.metric.currentData()
+            ys = [np.nan if v is None else v for v in (cols.get(metric) or [])]
             self._frame_items[k].setData(np.arange(len(ys)), ys)
             self._frame_items[k].opts["name"] = self.project.point(pid).label
 
