@@ -350,7 +350,7 @@ class CodecPanel(WorkbenchPanel):
         n = proj.frame_count
         self.frame_slider.setRange(0, max(0, n - 1))
         self.refresh_results()
-        if first and proj.done_points():
+        if proj.done_points() and (first or self.right_pick.currentData() in (SOURCE, None)):
             self.select_point(proj.done_points()[0].id)
 
     def _fill_picks(self, keep: bool) -> None:
