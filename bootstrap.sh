@@ -99,10 +99,10 @@ case "$MODE" in
       say "  on a desktop session:   ./bootstrap.sh run"
       say "  on a virtual screen:    xvfb-run -a ./bootstrap.sh run"
       say "  headless, any job:      $VENV/bin/studio --help"
-      say "running the headless checks instead:"
+      say "running the main job headless instead: the default avatar says a sample sentence"
       "$VENV/bin/studio" devices >&2 || true
-      exec 1>&2
-      "$VENV/bin/studio" models || true
+      "$VENV/bin/studio" talk demo --out "$HERE/out" >&2 \
+        && say "wrote $HERE/out/talk_demo.mp4 (open it in any video player)"
       exit 2
     fi
     exec "$VENV/bin/python" main.py "$@"

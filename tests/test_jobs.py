@@ -90,3 +90,13 @@ def test_errors_are_reported_not_raised():
     assert r.status is JobStatus.FAILED and r.error == "clip.wav: not an audio file" and not r.detail
     r = Job("load", bug).run()
     assert r.status is JobStatus.FAILED and "ZeroDivisionError" in r.error and "Traceback" in r.detail
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    with atomic_path(tmp_path / "a.mp4") as tmp:
+        tmp.write_bytes(b"x")
+    assert (tmp_path / "a.mp4").stat().st_mode & 0o777 == 0o666 & ~umask

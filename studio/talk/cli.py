@@ -32,6 +32,19 @@ def _render(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
+def _demo(args: argparse.Namespace) -> int:
+    """The headless main job: the shipped avatar says the shipped sample sentence."""
+    from studio.paths import RESOURCES_DIR
+
+    out = Path(args.out)
+    args.audio = str(RESOURCES_DIR / "audio" / "hello.wav")
+    args.out = str(out / "talk_demo.mp4")
+    args.avatar = args.models = None
+    args.png = args.silent = False
+    args.crf, args.sessions, args.threads = 18, 0, 1
+    return _render(args)
+
+
 def _prepare(args: argparse.Namespace) -> int:
     from studio.talk.prepare import prepare_avatar
 
@@ -63,6 +76,11 @@ def register(sub) -> None:
     r.add_argument("--threads", type=int, default=1, help="threads per session (default 1)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_render)
+
+    d = acts.add_parser("demo", help="render the shipped avatar saying a sample sentence")
+    d.add_argument("--out", default="out", help="folder for talk_demo.mp4 (default: out/)")
+    d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(func=_demo)
 
     pr = acts.add_parser("prepare", help="build an avatar template from a talking-face video")
     pr.add_argument("video", help="a video with one visible face")
