@@ -505,7 +505,8 @@ class TalkPanel(WorkbenchPanel):
             if self.session is not None:
                 break
             settle(100)
-        speech = sorted((SHARED_DATA / "speech").glob("*.wav")) if SHARED_DATA.exists() else []
+        speech = sorted((SHARED_DATA / "speech").glob("*.wav"), key=lambda p: p.stat().st_size,
+                        reverse=True) if SHARED_DATA.exists() else []
         if self.session is None or not speech:
             return
         self.load_audio(speech[0])
@@ -521,4 +522,8 @@ class TalkPanel(WorkbenchPanel):
             if not handle.running:
                 break
         settle(300)
-        self.timeline.set_frame(min(len(self.preview) - 1, 40))
+        # show the loudest moment (mid-vowel), where the mouth is open
+        spf = 48000 // 25
+        n = min(len(self.preview), len(self.audio48) // spf)
+        energy = (self.audio48[: n * spf].reshape(n, spf) ** 2).mean(axis=1)
+        self.timeline.set_frame(int(np.argmax(energy)) + 1 if n else 0)
