@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 
 from studio.jobs import UserError
@@ -86,6 +87,25 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
+def _cmd_render(args: argparse.Namespace) -> int:
+    from studio.cli_progress import exit_code, run_job_cli
+    from studio.jobs import Job
+    from studio.motion.display import clip_display
+    from studio.motion.files import load_clip
+    from studio.motion.render import Camera, render_mp4
+
+    def work(ctx):
+        ctx.progress(0, 1, "reading")
+        d = clip_display(load_clip(args.clip))
+        return render_mp4(d, args.output, ctx, Camera(azimuth_deg=args.azimuth),
+                          args.width, args.height, loops=args.loops)
+
+    result = run_job_cli(Job(f"Render {Path(args.output).name}", work), quiet=args.quiet)
+    if result.ok:
+        print(f"wrote {args.output}")
+    return exit_code(result)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``motion`` with its actions to the ``studio`` command."""
     p = subparsers.add_parser("motion", help="motion clips: inspect, convert, phase, blend",
@@ -105,6 +125,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cv.add_argument("--retarget", action="store_true",
                     help="retarget onto the DeepMimic humanoid (by joint names)")
     cv.set_defaults(func=_cmd_convert)
+    rd = sub.add_parser("render", help="render a clip to an MP4 (skeleton, grid, foot contacts)")
+    rd.add_argument("clip", help="a .bvh or DeepMimic .txt file, or a built-in clip name")
+    rd.add_argument("output", help="the .mp4 to write")
+    rd.add_argument("--width", type=int, default=960)
+    rd.add_argument("--height", type=int, default=540)
+    rd.add_argument("--loops", type=int, default=1, help="play the clip this many times")
+    rd.add_argument("--azimuth", type=float, default=-60.0, help="camera angle in degrees")
+    rd.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    rd.set_defaults(func=_cmd_render)
 
     def usage(args: argparse.Namespace) -> int:
         p.print_help(sys.stderr)

@@ -78,3 +78,16 @@ def test_studio_command_has_motion(capsys):
 
     assert main(["motion", "info", "run"]) == 0
     assert "frames:    25" in capsys.readouterr().out
+
+
+def test_render_cli_writes_mp4(tmp_path):
+    import av
+
+    from studio.cli import main
+
+    out = tmp_path / "jump.mp4"
+    assert main(["motion", "render", "jump", str(out), "-q", "--width", "320", "--height", "180"]) == 0
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert (v.width, v.height) == (320, 180)
+        assert sum(1 for _ in c.decode(video=0)) > 10

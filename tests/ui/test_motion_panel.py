@@ -48,3 +48,16 @@ def test_malformed_bvh_shows_line_number(panel, qtbot, tmp_path):
     panel.open_file(bad, FileKind.BVH)
     qtbot.waitUntil(lambda: bool(errors), timeout=30000)
     assert "bad.bvh" in errors[0] and "line" in errors[0]
+
+
+def test_export_mp4_of_the_viewport(panel, qtbot, tmp_path):
+    import av
+
+    names = [panel.library.item(i).text() for i in range(panel.library.count())]
+    panel.library.setCurrentRow(names.index("walk"))
+    qtbot.waitUntil(lambda: panel.display is not None, timeout=30000)
+    handle = panel.render_mp4(tmp_path / "walk.mp4")
+    qtbot.waitUntil(lambda: not handle.running, timeout=60000)
+    assert handle.result.ok, handle.result.error
+    with av.open(str(tmp_path / "walk.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == panel.display.n_frames

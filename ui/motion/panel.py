@@ -35,6 +35,10 @@ class MotionPanel(WorkbenchPanel):
         self.export_button = QPushButton("Export BVH…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export_bvh)
+        self.export_mp4_button = QPushButton("Export MP4…")
+        self.export_mp4_button.setEnabled(False)
+        self.export_mp4_button.setToolTip("Render the viewport's view of the clip to a video")
+        self.export_mp4_button.clicked.connect(self.export_mp4)
 
         self.empty = EmptyState("Drop a BVH or DeepMimic clip",
                                 "or pick one from the built-in library on the left.")
@@ -65,6 +69,7 @@ class MotionPanel(WorkbenchPanel):
         right.addWidget(section("Clip"))
         right.addWidget(card(facts_w))
         right.addWidget(self.export_button)
+        right.addWidget(self.export_mp4_button)
         right.addStretch(1)
         right_w = QWidget()
         right_w.setLayout(right)
@@ -130,6 +135,7 @@ class MotionPanel(WorkbenchPanel):
         self.current, self.display = result.value
         self._set_facts({"name": self.display.name, **self.display.facts})
         self.export_button.setEnabled(True)
+        self.export_mp4_button.setEnabled(True)
         self.timeline.set_range(self.display.n_frames, self.display.fps)
         if self.view is not None:
             try:
@@ -171,6 +177,25 @@ class MotionPanel(WorkbenchPanel):
 
             clip = self.current
             self.ctx.run(Job(f"Export {Path(name).name}", lambda ctx: save_clip(clip, name)))
+
+    def export_mp4(self) -> None:
+        if self.display is None:
+            return
+        name, _ = QFileDialog.getSaveFileName(self, "Export MP4", f"{self.display.name}.mp4",
+                                              "MP4 video (*.mp4)")
+        if name:
+            self.render_mp4(Path(name))
+
+    def render_mp4(self, out: Path):
+        from studio.motion.render import Camera, render_mp4
+
+        d = self.display
+        cam = Camera()
+        if self.view is not None:  # match the viewport's current angle
+            cam.azimuth_deg = float(self.view.gl.opts["azimuth"])
+            cam.elevation_deg = float(self.view.gl.opts["elevation"])
+            cam.distance = float(self.view.gl.opts["distance"])
+        return self.ctx.run(Job(f"Render {out.name}", lambda ctx: render_mp4(d, out, ctx, cam)))
 
     def screenshot_stage(self, settle) -> None:
         """Show a built-in walk mid-stride for `studio screenshot`."""
