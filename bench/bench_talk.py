@@ -61,10 +61,19 @@ def main() -> int:
 
         enc, unet = talk_pair(tmp / "models", size=args.size)
         label = f"test-fixture models (random weights), U-Net stand-in at {args.size}x{args.size}"
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 255, (540, 540, 3), dtype=np.uint8) for _ in range(25)]
-    boxes = np.array([[150, 200, 410, 460]] * 25, np.float32)
-    template = ArrayTemplate(frames, boxes)
+    from studio.talk.session import DEFAULT_AVATAR
+
+    if DEFAULT_AVATAR.exists():  # real frames: what H.264 sees in use (noise would be a worst case)
+        from studio.talk.avatar import AvatarTemplate
+
+        av_t = AvatarTemplate.load(DEFAULT_AVATAR)
+        template = ArrayTemplate(list(av_t.load_frames()), av_t.crop_boxes.astype(np.float32))
+        tname = f"default avatar {av_t.width}x{av_t.height}"
+    else:
+        rng = np.random.default_rng(0)
+        template = ArrayTemplate([rng.integers(0, 255, (540, 540, 3), dtype=np.uint8) for _ in range(25)],
+                                 np.array([[150, 200, 410, 460]] * 25, np.float32))
+        tname = "540x540 noise template"
     t = np.arange(int(args.seconds * 16000)) / 16000
     wav = (0.3 * np.sin(2 * np.pi * 200 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
     sf.write(tmp / "a.wav", wav, 16000)
@@ -80,7 +89,7 @@ def main() -> int:
         results[sessions] = (b, p, stats)
         ls.close()
     print(f"machine: {platform.system()} {platform.machine()}, {cores} cores; {label}; "
-          f"{args.seconds:g} s audio = {n} frames, 540x540 template")
+          f"{args.seconds:g} s audio = {n} frames, {tname}")
     print(f"{'sessions':>8} {'bare fps':>9} {'pipeline fps':>13} {'pipeline/bare':>14}")
     for s, (b, p, _) in results.items():
         print(f"{s:>8} {b:9.1f} {p:13.1f} {p / b:14.2f}")

@@ -133,15 +133,25 @@ class SessionPool:
     def imap(self, calls: Iterable[Sequence[np.ndarray]], ahead: int | None = None):
         """Like :meth:`map` but lazy, keeping at most ``ahead`` calls in flight (bounded
         memory for long renders); yields results in order."""
+        return self.imap_fn(lambda c: self.run(*c), calls, ahead)
+
+    def imap_fn(self, fn, items: Iterable, ahead: int | None = None):
+        """Apply ``fn(item)`` on the pool's threads (``fn`` calls :meth:`run` and may do
+        pre/post-processing around it, which then runs in parallel too); ordered, lazy,
+        at most ``ahead`` items in flight."""
         ahead = ahead or 2 * self.size
         pending: collections.deque = collections.deque()
         ex = self._pool()
-        for c in calls:
-            pending.append(ex.submit(self.run, *c))
-            if len(pending) >= ahead:
+        try:
+            for item in items:
+                pending.append(ex.submit(fn, item))
+                if len(pending) >= ahead:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        finally:
+            for f in pending:  # a consumer that stops early (cancel) leaves nothing running
+                f.cancel()
 
     def run_batched(self, *inputs: np.ndarray, batch: int = 8) -> list[np.ndarray]:
         """Split inputs along axis 0 into batches, run them over the pool, and concatenate.

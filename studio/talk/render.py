@@ -8,6 +8,7 @@ composites and encodes, so the whole pipeline runs near the bare model's speed.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,27 +96,32 @@ def render_frames(lipsync: LipSync, template: Template, wav16k: np.ndarray, sink
     ctx.progress(0, n, "encoding audio", force=True)
     rows = lipsync.audio_rows(wav16k, n)
     stats.stage_s["audio"] = time.perf_counter() - t0
-    boxes: dict[int, tuple] = {}
-    t_crop = 0.0
+    lock = threading.Lock()
+    timing = {"crop": 0.0, "composite": 0.0}
 
-    def calls():
-        nonlocal t_crop
+    def items():
         for i in range(n):
             ctx.check()
-            k = pingpong(start_frame + i, template.n_frames)
-            t = time.perf_counter()
-            image6, box = lipsync.crop(template.frame(k), template.crop_box(k))
-            feat = lipsync.audio_features(rows, i, i + 1)
-            boxes[i] = (k, box)
-            t_crop += time.perf_counter() - t
-            yield image6, feat
+            yield i
 
-    t_paste = t_write = 0.0
-    for i, out in enumerate(lipsync.unet.imap(calls())):
-        k, box = boxes.pop(i)
+    def one(i: int) -> np.ndarray:
+        # runs on a pool thread: crop, U-Net and paste of different frames overlap
+        k = pingpong(start_frame + i, template.n_frames)
+        frame = template.frame(k)
         t = time.perf_counter()
-        frame = lipsync.paste(template.frame(k), out[0], box)
-        t_paste += time.perf_counter() - t
+        image6, box = lipsync.crop(frame, template.crop_box(k))
+        feat = lipsync.audio_features(rows, i, i + 1)
+        t1 = time.perf_counter()
+        pred = lipsync.unet.run(image6, feat)[0]
+        t2 = time.perf_counter()
+        out = lipsync.paste(frame, pred, box)
+        with lock:
+            timing["crop"] += t1 - t
+            timing["composite"] += time.perf_counter() - t2
+        return out
+
+    t_write = 0.0
+    for i, frame in enumerate(lipsync.unet.imap_fn(one, items())):
         t = time.perf_counter()
         sink.write(frame)
         if tap is not None:
@@ -123,6 +129,7 @@ def render_frames(lipsync: LipSync, template: Template, wav16k: np.ndarray, sink
         t_write += time.perf_counter() - t
         stats.frames += 1
         ctx.progress(i + 1, n, f"frame {i + 1}/{n}")
+    t_crop, t_paste = timing["crop"], timing["composite"]
     stats.stage_s.update(crop=t_crop, composite=t_paste, write=t_write)
     st = lipsync.unet.stats()
     stats.stage_s["unet (per call)"] = st.mean_ms / 1000.0 * stats.frames
