@@ -61,3 +61,23 @@ def test_export_mp4_of_the_viewport(panel, qtbot, tmp_path):
     assert handle.result.ok, handle.result.error
     with av.open(str(tmp_path / "walk.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == panel.display.n_frames
+
+
+def test_phase_plot_and_phase_aligned_blend(panel, qtbot):
+    names = [panel.library.item(i).text() for i in range(panel.library.count())]
+    panel.library.setCurrentRow(names.index("walk"))
+    qtbot.waitUntil(lambda: panel.display is not None and panel.display.name == "walk", timeout=30000)
+    assert panel.phase is not None and len(panel.phase_curves) == panel.phase.n_channels
+    panel.blend_b.setCurrentText("run")
+    panel.blend_total.setValue(4.0)
+    panel.blend_start.setValue(1.0)
+    panel.blend_len.setValue(1.5)
+    handle = panel.blend()
+    qtbot.waitUntil(lambda: not handle.running, timeout=60000)
+    assert handle.result.ok, handle.result.error
+    name = "walk → run (aligned)"
+    qtbot.waitUntil(lambda: panel.display is not None and panel.display.name == name, timeout=30000)
+    assert panel.display.n_frames == 120
+    assert name in [panel.library.item(i).text() for i in range(panel.library.count())]
+    w = panel.weight_curves[1].yData
+    assert w[0] == 0 and w[-1] == 1  # B fades in
