@@ -106,6 +106,57 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
+def _cmd_phase(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from studio.motion.files import load_clip
+    from studio.motion.phase import compute_phase, contact_cadence, regularity
+
+    clip = load_clip(args.clip)
+    tr = compute_phase(clip)
+    k = tr.dominant()
+    reg = regularity(tr, k)
+    print(f"{args.clip}: {tr.n_frames} frames at {tr.fps:g} fps, {tr.n_channels} phase channels")
+    for c in range(tr.n_channels):
+        mark = "  (dominant)" if c == k else ""
+        print(f"  channel {c}: median freq {np.median(tr.freq[:, c]):.3f} Hz, "
+              f"mean amplitude {tr.amp[:, c].mean():.3f}{mark}")
+    print(f"  regularity of channel {k}: cv {reg.cv:.3f}, forward steps {100 * reg.forward:.1f}%, "
+          f"rate {reg.rate:.3f} cycles/s")
+    try:
+        cad = contact_cadence(clip)
+        print("  cadence from foot contacts: " + (f"{cad:.3f} strides/s" if np.isfinite(cad)
+                                                  else "n/a (fewer than two strides)"))
+    except UserError as exc:
+        print(f"  cadence from foot contacts: n/a ({exc})")
+    return 0
+
+
+def _cmd_blend(args: argparse.Namespace) -> int:
+    from studio.cli_progress import exit_code, run_job_cli
+    from studio.jobs import Job
+    from studio.motion.blend import blend_clips, blend_sliding, crossfade_weights
+    from studio.motion.files import load_clip, save_clip
+
+    fps = 30.0
+
+    def work(ctx):
+        a, b = load_clip(args.a), load_clip(args.b)
+        n = int(round(args.length * fps))
+        start = int(round(args.start * fps))
+        w = crossfade_weights(n, 2, start, start + int(round(args.fade * fps)))
+        out = blend_clips([a, b], w, args.mode, fps, ctx)
+        save_clip(out, args.output)
+        return out, blend_sliding(out, [a, b])
+
+    result = run_job_cli(Job(f"Blend {args.a} -> {args.b}", work), quiet=True)
+    if result.ok:
+        out, sliding = result.value
+        parts = ", ".join(f"{k} {v.mean_speed:.3f} m/s" for k, v in sliding.items())
+        print(f"wrote {args.output}: {out.n_frames} frames ({args.mode}); foot sliding: {parts}")
+    return exit_code(result)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``motion`` with its actions to the ``studio`` command."""
     p = subparsers.add_parser("motion", help="motion clips: inspect, convert, phase, blend",
@@ -125,6 +176,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cv.add_argument("--retarget", action="store_true",
                     help="retarget onto the DeepMimic humanoid (by joint names)")
     cv.set_defaults(func=_cmd_convert)
+    ph = sub.add_parser("phase", help="DeepPhase phase, frequency and regularity of a clip")
+    ph.add_argument("clip", help="a .bvh or DeepMimic .txt file, or a built-in clip name")
+    ph.set_defaults(func=_cmd_phase)
+    bl = sub.add_parser("blend", help="crossfade clip A into clip B, phase-aligned or naive")
+    bl.add_argument("a")
+    bl.add_argument("b")
+    bl.add_argument("output", help=".bvh or DeepMimic .txt to write")
+    bl.add_argument("--mode", choices=["aligned", "naive"], default="aligned")
+    bl.add_argument("--start", type=float, default=2.0, help="fade start, seconds")
+    bl.add_argument("--fade", type=float, default=2.0, help="fade length, seconds")
+    bl.add_argument("--length", type=float, default=8.0, help="result length, seconds")
+    bl.set_defaults(func=_cmd_blend)
     rd = sub.add_parser("render", help="render a clip to an MP4 (skeleton, grid, foot contacts)")
     rd.add_argument("clip", help="a .bvh or DeepMimic .txt file, or a built-in clip name")
     rd.add_argument("output", help="the .mp4 to write")

@@ -91,3 +91,14 @@ def test_render_cli_writes_mp4(tmp_path):
         v = c.streams.video[0]
         assert (v.width, v.height) == (320, 180)
         assert sum(1 for _ in c.decode(video=0)) > 10
+
+
+def test_phase_and_blend_cli(tmp_path, capsys):
+    from studio.cli import main
+    from studio.motion.files import load_clip
+
+    assert main(["motion", "phase", "run"]) == 0
+    assert "dominant" in capsys.readouterr().out
+    out = tmp_path / "b.bvh"
+    assert main(["motion", "blend", "walk", "run", str(out), "--length", "4"]) == 0
+    assert load_clip(out).n_frames == 120
