@@ -82,9 +82,9 @@ python_deps() {
     say "installing Python packages ($extras)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
     if [ "$extras" = app ]; then
-      "$VENV/bin/python" -m pip install -q -e .
+      "$VENV/bin/python" -m pip install -qq -e .
     else
-      "$VENV/bin/python" -m pip install -q -e ".[$extras]"
+      "$VENV/bin/python" -m pip install -qq -e ".[$extras]"
     fi
     echo "$sum" > "$stamp"
   fi
