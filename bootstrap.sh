@@ -51,7 +51,7 @@ system_deps() {
     apt_install "${APP_DEBS[@]}"
     [ "$what" = test ] && apt_install "${TEST_DEBS[@]}"
   elif [ "$OS" = "Darwin" ]; then
-    brew_install portaudio
+    brew_install portaudio python@3.12
     [ "$what" = test ] && brew_install espeak-ng
   else
     say "unknown system ($OS): install PortAudio (and for tests espeak-ng, Xvfb) yourself"

@@ -73,6 +73,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if not script.exists():
         print(f"no benchmark named {args.what!r} (looked for {script})", file=sys.stderr)
         return 2
+    import importlib.util
+
+    missing = [m for m in ("onnx", "pytest") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"the benchmarks build test-fixture models and need {', '.join(missing)}: run "
+              "./bootstrap.sh test once (or .venv/bin/pip install -e '.[test]')", file=sys.stderr)
+        return 2
     return subprocess.call([sys.executable, str(script), *args.rest], cwd=str(ROOT))
 
 

@@ -267,8 +267,9 @@ class MainWindow(QMainWindow):
         self._rate_reset.start(3000)
 
     def closeEvent(self, event) -> None:
+        # stop jobs first: panels' shutdown closes the pools and readers those jobs use
         self.ctx.runner.cancel_all()
+        self.ctx.runner.wait(5000)
         for p in self.panels.values():
             p.shutdown()
-        self.ctx.runner.wait(5000)
         super().closeEvent(event)

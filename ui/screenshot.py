@@ -16,6 +16,7 @@ def grab_all(out: Path, size=(1400, 880), prepare=None) -> list[Path]:
     from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from studio.jobs import atomic_path
     from ui import theme
     from ui.gl import configure_default_format
     from ui.main_window import MainWindow
@@ -46,7 +47,8 @@ def grab_all(out: Path, size=(1400, 880), prepare=None) -> list[Path]:
             stage(settle)
             settle()
         path = out / f"{wb.value.lower()}.png"
-        win.grab().save(str(path))
+        with atomic_path(path) as tmp:
+            win.grab().save(str(tmp), "PNG")
         written.append(path)
     win.close()
     return written

@@ -49,7 +49,9 @@ def classify(path: str | Path) -> FileKind:
     p = Path(path)
     ext = p.suffix.lower()
     if p.is_dir():
-        return FileKind.AVATAR if (p / AVATAR_MARKER).exists() else FileKind.UNKNOWN
+        if (p / AVATAR_MARKER).exists():
+            return FileKind.AVATAR
+        return FileKind.STUDIO_PROJECT if (p / "project.json").exists() else FileKind.UNKNOWN
     if ext in AUDIO_EXT:
         return FileKind.AUDIO
     if ext in VIDEO_EXT:

@@ -1,4 +1,5 @@
-"""``studio motion``: list the built-in clips, describe a clip, convert between formats."""
+"""``studio motion``: list the built-in clips, describe a clip, convert between formats, phase,
+blend, learned transitions (TransitionNet) and style transfer (StyleVAE)."""
 
 from __future__ import annotations
 
@@ -157,9 +158,70 @@ def _cmd_blend(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
+LICENCE_NOTE = ("licence: {model} was trained on Bandai-Namco-Research-Motiondataset-1 "
+                "(CC BY-NC-ND 4.0): non-commercial use only")
+
+
+def _cmd_transition(args: argparse.Namespace) -> int:
+    from studio.cli_progress import exit_code, run_job_cli
+    from studio.jobs import Job
+    from studio.motion.files import load_clip, save_clip
+    from studio.motion.transition import transition
+
+    def work(ctx):
+        a, b = load_clip(args.a), load_clip(args.b)
+        a.name = a.name or Path(args.a).stem
+        b.name = b.name or Path(args.b).stem
+        out = transition(a, args.out_frame, b, args.in_frame, args.n, args.method, ctx=ctx)
+        save_clip(out, args.output)
+        return out
+
+    result = run_job_cli(Job(f"Transition {args.a} -> {args.b}", work), quiet=args.quiet)
+    if result.ok:
+        out = result.value
+        t = out.meta["transition"]
+        print(f"wrote {args.output}: {out.n_frames} frames at {out.fps:g} fps = {args.a} "
+              f"0..{t['out_frame']} + {t['n_frames']} in-between ({args.method}) + {args.b} "
+              f"from {args.in_frame}")
+        if args.method == "model":
+            print(LICENCE_NOTE.format(model="TransitionNet"))
+    return exit_code(result)
+
+
+def _cmd_style(args: argparse.Namespace) -> int:
+    from studio.cli_progress import exit_code, run_job_cli
+    from studio.jobs import Job
+    from studio.motion import style as S
+    from studio.motion.files import load_clip, save_clip
+
+    def work(ctx):
+        content, style_clip = load_clip(args.content), load_clip(args.style)
+        content.name = content.name or Path(args.content).stem
+        style_clip.name = style_clip.name or Path(args.style).stem
+        out = S.transfer(content, style_clip, args.strength, keep_root=args.keep_root, ctx=ctx)
+        save_clip(out, args.output)
+        verdict = None
+        if S.model_available("classifier"):
+            label, probs = S.classify(out)
+            verdict = f"{label} ({100 * probs[label]:.0f}%)"
+        return out, verdict
+
+    result = run_job_cli(Job(f"Style transfer {args.content} as {args.style}", work),
+                         quiet=args.quiet)
+    if result.ok:
+        out, verdict = result.value
+        print(f"wrote {args.output}: {out.n_frames} frames at {out.fps:g} fps, {args.content} "
+              f"in the style of {args.style} at strength {args.strength:g}"
+              f"{', root path kept' if args.keep_root else ''}"
+              + (f"; style classifier: {verdict}" if verdict else ""))
+        print(LICENCE_NOTE.format(model="StyleVAE"))
+    return exit_code(result)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``motion`` with its actions to the ``studio`` command."""
-    p = subparsers.add_parser("motion", help="motion clips: inspect, convert, phase, blend",
+    p = subparsers.add_parser("motion", help="motion clips: inspect, convert, phase, blend, "
+                              "transition, style",
                               description="Motion clips: DeepMimic (.txt) and BVH.")
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     ls = sub.add_parser("list", help="the built-in DeepMimic clips")
@@ -188,6 +250,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bl.add_argument("--fade", type=float, default=2.0, help="fade length, seconds")
     bl.add_argument("--length", type=float, default=8.0, help="result length, seconds")
     bl.set_defaults(func=_cmd_blend)
+    tr = sub.add_parser("transition", help="clip A, generated in-between frames, clip B "
+                        "(TransitionNet or a baseline)",
+                        description="A up to OUT_FRAME, N generated frames, then B from "
+                        "IN_FRAME (B is moved on the ground to carry on from A). The result is "
+                        "a DeepMimic-humanoid clip at 30 fps. TransitionNet fills 5..60 frames. "
+                        "Non-commercial: the model was trained on CC BY-NC-ND 4.0 data.")
+    tr.add_argument("a", help="clip A: a .bvh or DeepMimic .txt file, or a built-in clip name")
+    tr.add_argument("out_frame", type=int, help="A's last frame before the gap (A's own index)")
+    tr.add_argument("b", help="clip B")
+    tr.add_argument("in_frame", type=int, help="B's first frame after the gap (B's own index)")
+    tr.add_argument("n", type=int, help="frames to generate between them")
+    tr.add_argument("output", help=".bvh or DeepMimic .txt to write")
+    tr.add_argument("--method", choices=["model", "linear", "zero_velocity"], default="model",
+                    help="model: TransitionNet (default); linear: root lerp + rotation SLERP; "
+                    "zero_velocity: hold A's last pose")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_cmd_transition)
+    st = sub.add_parser("style", help="perform a clip in the style of another (StyleVAE)",
+                        description="CONTENT performed in the style of STYLE, on the "
+                        "DeepMimic humanoid at 30 fps. Non-commercial: StyleVAE was trained on "
+                        "CC BY-NC-ND 4.0 data.")
+    st.add_argument("content", help="the motion to restyle: a .bvh or .txt file, or a built-in "
+                    "clip name")
+    st.add_argument("style", help="the clip whose style to take")
+    st.add_argument("output", help=".bvh or DeepMimic .txt to write")
+    st.add_argument("--strength", type=float, default=1.0,
+                    help="0: the content's own style .. 1: the style clip's (default 1)")
+    st.add_argument("--keep-root", action=argparse.BooleanOptionalAction, default=True,
+                    help="keep the content's ground path and turning (default: on)")
+    st.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    st.set_defaults(func=_cmd_style)
     rd = sub.add_parser("render", help="render a clip to an MP4 (skeleton, grid, foot contacts)")
     rd.add_argument("clip", help="a .bvh or DeepMimic .txt file, or a built-in clip name")
     rd.add_argument("output", help="the .mp4 to write")

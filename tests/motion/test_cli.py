@@ -102,3 +102,72 @@ def test_phase_and_blend_cli(tmp_path, capsys):
     out = tmp_path / "b.bvh"
     assert main(["motion", "blend", "walk", "run", str(out), "--length", "4"]) == 0
     assert load_clip(out).n_frames == 120
+
+
+def _needs(available: bool, what: str):
+    if not available:
+        pytest.skip(f"{what} not installed")
+
+
+def test_transition_cli_model_and_linear(tmp_path, capsys):
+    from studio.motion import transition as T
+    from studio.motion.files import load_clip
+
+    _needs(T.model_available(), "models/transition")
+    out = tmp_path / "t.bvh"
+    code, text, _ = run(capsys, "transition", "walk", "20", "run", "5", "20", str(out), "-q")
+    assert code == 0, text
+    lines = text.strip().splitlines()
+    # walk 0..20 (21 frames) + 20 generated + run 5..24 (20 frames)
+    assert lines[0].startswith(f"wrote {out}: 61 frames at 30 fps")
+    assert "20 in-between (model)" in lines[0]
+    assert "non-commercial" in lines[1] and "CC BY-NC-ND 4.0" in lines[1]
+    assert load_clip(out).n_frames == 61
+    code, text, _ = run(capsys, "transition", "walk", "20", "run", "5", "90", str(out),
+                        "--method", "linear", "-q")
+    assert code == 0 and "131 frames" in text and "(linear)" in text
+    assert "non-commercial" not in text  # no model used
+
+
+def test_transition_cli_errors(tmp_path, capsys):
+    from studio.motion import transition as T
+
+    _needs(T.model_available(), "models/transition")
+    out = tmp_path / "t.bvh"
+    code, _, err = run(capsys, "transition", "walk", "20", "run", "5", "70", str(out), "-q")
+    assert code == 1 and "5 to 60 frames" in err and not out.exists()
+    code, _, err = run(capsys, "transition", "walk", "99", "run", "0", "10", str(out), "-q",
+                       "--method", "zero_velocity")
+    assert code == 1 and "out frame 99" in err and not out.exists()
+
+
+def test_style_cli(tmp_path, capsys):
+    from studio.motion import style as S
+    from studio.motion.files import load_clip
+
+    _needs(S.model_available("vae"), "models/style_vae")
+    out = tmp_path / "s.txt"
+    code, text, _ = run(capsys, "style", "walk", "run", str(out), "--strength", "0.5", "-q")
+    assert code == 0, text
+    lines = text.strip().splitlines()
+    assert lines[0].startswith(f"wrote {out}: 39 frames at 30 fps")
+    assert "strength 0.5" in lines[0] and "root path kept" in lines[0]
+    assert "non-commercial" in lines[1]
+    assert load_clip(out).n_frames == 39
+    code, text, _ = run(capsys, "style", "walk", "run", str(out), "--no-keep-root", "-q")
+    assert code == 0 and "root path kept" not in text
+    code, _, err = run(capsys, "style", "walk", "run", str(out), "--strength", "1.5", "-q")
+    assert code == 1 and "between 0 and 1" in err
+
+
+def test_transition_and_style_parse():
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    a = parser.parse_args(["motion", "transition", "a.bvh", "10", "b.bvh", "3", "15", "o.bvh",
+                           "--method", "linear"])
+    assert (a.out_frame, a.in_frame, a.n, a.method) == (10, 3, 15, "linear")
+    s = parser.parse_args(["motion", "style", "c.bvh", "s.bvh", "o.bvh"])
+    assert s.strength == 1.0 and s.keep_root is True
+    s = parser.parse_args(["motion", "style", "c.bvh", "s.bvh", "o.bvh", "--no-keep-root",
+                           "--strength", "0.25"])
+    assert s.keep_root is False and s.strength == 0.25

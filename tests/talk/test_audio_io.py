@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from studio.paths import SHARED_DATA
 from studio.jobs import UserError
 from studio.media.audio_io import Audio, load_audio, output_length
 
-SPEECH = Path("/work/shared/data/speech")
+SPEECH = SHARED_DATA / "speech"
 
 
 def sine(freq: float, sr: int, seconds: float, amp: float = 0.5) -> np.ndarray:

@@ -11,11 +11,12 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
+from studio.paths import SHARED_DATA
 from studio.talk import mel as M
 
 librosa = pytest.importorskip("librosa")
 
-SPEECH = Path("/work/shared/data/speech")
+SPEECH = SHARED_DATA / "speech"
 SPEECH_16K = sorted(p for p in SPEECH.glob("*.wav") if sf.info(str(p)).samplerate == 16000) \
     if SPEECH.exists() else []
 
@@ -78,7 +79,7 @@ def test_stft_magnitude_equals_librosa():
                                rtol=0, atol=1e-9)
 
 
-@pytest.mark.skipif(not SPEECH_16K, reason="no 16 kHz speech in /work/shared/data/speech")
+@pytest.mark.skipif(not SPEECH_16K, reason=f"no 16 kHz speech in {SPEECH}")
 @pytest.mark.parametrize("path", SPEECH_16K, ids=lambda p: p.name)
 def test_real_speech_matches_reference(path):
     wav, sr = sf.read(str(path), dtype="float32")   # what librosa.load returns at native 16 kHz

@@ -46,6 +46,7 @@ class CodecPanel(WorkbenchPanel):
         self.project = None
         self.sweep_handle = None
         self._frame_job = None
+        self._retired: list = []  # replaced projects waiting for a frame decode to finish
         self._pending_frame: int | None = None
         self._curve_items: dict[str, pg.PlotDataItem] = {}
 
@@ -267,7 +268,7 @@ class CodecPanel(WorkbenchPanel):
         if info.vfr:
             facts.append("variable frame rate: frames are compared in decode order")
         self.source_label.setText("\n".join(facts))
-        self.run_button.setEnabled(True)
+        self.run_button.setEnabled(not self._sweeping())
         self.ctx.feed.message.emit(f"{path.name}: ready to sweep (Ctrl+R)", 6000)
 
     # -- sweep --------------------------------------------------------------------------------
@@ -282,8 +283,11 @@ class CodecPanel(WorkbenchPanel):
                          mode=self.mode.currentData(), max_frames=self.max_frames.value(),
                          vmaf=self.vmaf_ok)
 
+    def _sweeping(self) -> bool:
+        return self.sweep_handle is not None and self.sweep_handle.running
+
     def run_sweep(self, folder: Path | None = None) -> None:
-        if self.source is None:
+        if self.source is None or self._sweeping():
             return
         spec = self.sweep_spec()
         if not spec.codecs:
@@ -339,11 +343,11 @@ class CodecPanel(WorkbenchPanel):
             return
         first = self.project is None or self.project.folder != proj.folder
         if self.project is not None:
-            self.project.close()
+            self._retire(self.project)
         self.project = proj
         if proj.source and Path(proj.source).exists() and self.source is None:
             self.source = Path(proj.source)
-            self.run_button.setEnabled(True)
+            self.run_button.setEnabled(not self._sweeping())
         self.centre_stack.setCurrentIndex(1)
         self.export_button.setEnabled(bool(proj.done_points()))
         self._fill_picks(keep=not first)
@@ -499,7 +503,16 @@ class CodecPanel(WorkbenchPanel):
         self._frame_job = self.ctx.runner.start(job, track=False)
         self._frame_job.finished.connect(lambda r, lab=labels: self._frame_ready(r, lab))
 
+    def _retire(self, project) -> None:
+        """Close a replaced project, but not under a frame decode that is still reading it."""
+        self._retired.append(project)
+        if self._frame_job is None or not self._frame_job.running:
+            while self._retired:
+                self._retired.pop().close()
+
     def _frame_ready(self, result, labels) -> None:
+        while self._retired:
+            self._retired.pop().close()
         if result.ok:
             a, b = result.value
             if a.shape == b.shape:
@@ -527,7 +540,12 @@ class CodecPanel(WorkbenchPanel):
             return
         folder = QFileDialog.getExistingDirectory(self, "Export report to folder", str(self.project.folder))
         if folder:
-            self.write_report(Path(folder))
+            from studio.jobs import UserError
+
+            try:
+                self.write_report(Path(folder))
+            except (UserError, OSError) as exc:
+                self.ctx.feed.error.emit("Export failed", str(exc))
 
     def write_report(self, folder: Path) -> list[Path]:
         """CSV + JSON (with BD-rates) + SVG from the engine, PNG of the plot from pyqtgraph."""
@@ -541,7 +559,7 @@ class CodecPanel(WorkbenchPanel):
         out = [folder / "points.csv", folder / "report.json", folder / f"rd_{metric}.svg",
                folder / f"rd_{metric}.png"]
         export_csv(self.project, out[0])
-        export_json(self.project, out[1], anchor=self.anchor.currentData())
+        export_json(self.project, out[1], anchor=self.anchor.currentData(), metric=metric)
         export_svg(self.project, out[2], metric)
         with atomic_path(out[3]) as tmp:
             exporter = ImageExporter(self.rd_plot.getPlotItem())

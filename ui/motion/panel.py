@@ -7,9 +7,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QListWidget, QListWidgetItem, QPushButton, QStackedLayout,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
+                               QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
+                               QScrollArea, QStackedLayout, QStyle, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from studio.jobs import Job
 from studio.media.filetypes import FileKind, Workbench
@@ -42,14 +43,19 @@ class MotionPanel(WorkbenchPanel):
     def __init__(self, ctx, parent=None) -> None:
         super().__init__(ctx, parent)
         self.clips: dict[str, Path | None] = {}
-        self.made: dict[str, object] = {}  # clips made here (blends), by name
+        self.made: dict[str, object] = {}  # clips made here (blends, transitions, styles), by name
         self.current = None  # the loaded Clip
         self.display = None  # its ClipDisplay
+        self.compare_display = None  # the right-hand clip while comparing side by side
+        self._clip_combos: list[tuple[QComboBox, str]] = []  # combos listing the library
+        self._autoplay = ""  # play this made clip as soon as it is shown
         self.library = QListWidget()
         self.library.setSpacing(2)
         self.library.currentItemChanged.connect(self._selected)
         self.facts = QFormLayout()
         self.facts.setLabelAlignment(Qt.AlignLeft)
+        self.facts.setVerticalSpacing(3)
+        self.facts.setContentsMargins(0, 0, 0, 0)
         facts_w = QWidget()
         facts_w.setLayout(self.facts)
         self.export_button = QPushButton("Export BVH…")
@@ -69,6 +75,9 @@ class MotionPanel(WorkbenchPanel):
         except Exception as exc:  # noqa: BLE001 - no OpenGL: say so instead of crashing
             self.view = None
             self.empty.hint.setText(f"3-D view unavailable on this display ({exc}).")
+        self.view2 = None  # the second viewport, made on the first side-by-side comparison
+        self.view_label = self._view_chip()
+        self.view2_label = self._view_chip()
         self.timeline = Timeline()
         self.timeline.frameChanged.connect(self._show_frame)
         self.phase = None  # PhaseTrack of the current clip
@@ -90,10 +99,20 @@ class MotionPanel(WorkbenchPanel):
         self.weights_plot.setYRange(0, 1)
         self.weight_curves = [self.weights_plot.plot([], [], pen=pen(k), name=n)
                               for k, n in enumerate(("A", "B"))]
+        # the generated frames of a transition, shaded on the phase plot
+        self.gap_region = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(61, 139, 253, 45),
+                                              pen=pg.mkPen(61, 139, 253, 110))
+        self.gap_region.setZValue(-10)
+        self.gap_region.setVisible(False)
+        self.phase_plot.addItem(self.gap_region)
+        from ui.motion.style_tab import StyleMap
+
+        self.style_map = StyleMap()
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.addTab(phase_w, "Phase (DeepPhase)")
         self.bottom_tabs.addTab(self.weights_plot, "Blend weights")
-        self.bottom_tabs.setFixedHeight(210)
+        self.bottom_tabs.addTab(self.style_map, "Style map")
+        self.bottom_tabs.setFixedHeight(220)
 
         # blend controls
         self.blend_b = QComboBox()
@@ -119,19 +138,47 @@ class MotionPanel(WorkbenchPanel):
         self.blend_button.setEnabled(False)
         self.blend_button.clicked.connect(self.blend)
         blend_form = QFormLayout()
-        blend_form.addRow("A", QLabel("the selected clip"))
+        blend_form.setLabelAlignment(Qt.AlignLeft)
+        blend_form.setHorizontalSpacing(10)
+        blend_form.setVerticalSpacing(6)
+        self.blend_a = QLabel("select a clip in the library")
+        self.blend_a.setObjectName("PanelSubtitle")
+        blend_form.addRow("A", self.blend_a)
         blend_form.addRow("B", self.blend_b)
         blend_form.addRow("Mode", self.blend_mode)
         blend_form.addRow("Start", self.blend_start)
         blend_form.addRow("Fade", self.blend_len)
         blend_form.addRow("Length", self.blend_total)
         blend_w = QWidget()
-        blend_w.setLayout(blend_form)
+        bl = QVBoxLayout(blend_w)
+        bl.setContentsMargins(12, 12, 12, 12)
+        bl.setSpacing(8)
+        bl.addLayout(blend_form)
+        bl.addSpacing(2)
+        bl.addWidget(self.blend_button)
+        bl.addStretch(1)
+
+        # the tools: blend, transition (TransitionNet), style (StyleVAE)
+        from ui.motion.style_tab import StyleTab
+        from ui.motion.transition_tab import TransitionTab
+
+        self.transition_tab = TransitionTab(self)
+        self.style_tab = StyleTab(self, self.style_map)
+        self.tools = QTabWidget()
+        self.tools.addTab(blend_w, "Blend")
+        self.tools.addTab(self.transition_tab, "Transition")
+        self.tools.addTab(self.style_tab, "Style")
+
         centre = QWidget()
         self.centre_stack = QStackedLayout(centre)
         self.centre_stack.addWidget(self.empty)
+        self.views = QWidget()  # one viewport, or two side by side when comparing
+        self.views_row = QHBoxLayout(self.views)
+        self.views_row.setContentsMargins(0, 0, 0, 0)
+        self.views_row.setSpacing(6)
         if self.view is not None:
-            self.centre_stack.addWidget(self.view)
+            self.views_row.addWidget(self._view_pane(self.view, self.view_label), 1)
+            self.centre_stack.addWidget(self.views)
 
         left = QVBoxLayout()
         left.setSpacing(8)
@@ -141,17 +188,27 @@ class MotionPanel(WorkbenchPanel):
         left_w.setLayout(left)
         left_w.setFixedWidth(240)
         right = QVBoxLayout()
+        top = left.contentsMargins().top() or self.style().pixelMetric(QStyle.PM_LayoutTopMargin)
+        right.setContentsMargins(0, top, 0, 0)
         right.setSpacing(8)
         right.addWidget(section("Clip"))
         right.addWidget(card(facts_w))
-        right.addWidget(self.export_button)
-        right.addWidget(self.export_mp4_button)
-        right.addWidget(section("Blend"))
-        right.addWidget(card(blend_w, self.blend_button))
+        exports = QHBoxLayout()
+        exports.setSpacing(6)
+        exports.addWidget(self.export_button)
+        exports.addWidget(self.export_mp4_button)
+        right.addLayout(exports)
+        right.addSpacing(4)
+        right.addWidget(self.tools)
         right.addStretch(1)
-        right_w = QWidget()
-        right_w.setLayout(right)
-        right_w.setFixedWidth(300)
+        right_inner = QWidget()
+        right_inner.setLayout(right)
+        right_w = QScrollArea()  # scrolls only when the window is short
+        right_w.setWidget(right_inner)
+        right_w.setWidgetResizable(True)
+        right_w.setFrameShape(QFrame.NoFrame)
+        right_w.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        right_w.setFixedWidth(310)
         middle = QVBoxLayout()
         middle.addWidget(centre, 1)
         middle.addWidget(self.timeline)
@@ -167,6 +224,57 @@ class MotionPanel(WorkbenchPanel):
         lay.addLayout(body, 1)
         self._fill_library()
         self._preview_weights()
+        self._load_style_map()
+
+    # -- viewports --------------------------------------------------------------------
+    @staticmethod
+    def _view_chip() -> QLabel:
+        lab = QLabel("")
+        lab.setStyleSheet("QLabel { color: #e6e6e6; background: #26282c; border: 1px solid "
+                          "#30333a; border-radius: 9px; padding: 2px 10px; font-weight: 600; }")
+        lab.setVisible(False)
+        return lab
+
+    @staticmethod
+    def _view_pane(view: QWidget, label: QLabel) -> QWidget:
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        lay.addWidget(label, 0, Qt.AlignLeft)
+        lay.addWidget(view, 1)
+        return w
+
+    def _set_compare(self, display=None, labels: tuple[str, str] = ("", "")) -> None:
+        """Show ``display`` in a second viewport beside the first (None: one viewport)."""
+        self.compare_display = display
+        on = display is not None and self.view is not None
+        if on and self.view2 is None:
+            try:
+                from ui.widgets.skeleton_view import SkeletonView
+
+                self.view2 = SkeletonView()
+                self.view2_pane = self._view_pane(self.view2, self.view2_label)
+                self.views_row.addWidget(self.view2_pane, 1)
+            except Exception as exc:  # noqa: BLE001 - the comparison is optional
+                self.ctx.feed.message.emit(f"second 3-D view unavailable: {exc}", 10000)
+                on = False
+        if self.view2 is not None:
+            self.view2_pane.setVisible(on)
+        self.view_label.setVisible(on)
+        self.view2_label.setVisible(on)
+        if on:
+            self.view_label.setText(labels[0])
+            self.view2_label.setText(labels[1])
+            self.view2.set_clip(display)
+            self.view2.gl.setCameraPosition(distance=self.view.gl.opts["distance"],
+                                            elevation=self.view.gl.opts["elevation"],
+                                            azimuth=self.view.gl.opts["azimuth"])
+            self.view2.show_frame(self.timeline.frame)
+
+    @property
+    def comparing(self) -> bool:
+        return self.compare_display is not None
 
     # -- library --------------------------------------------------------------------
     def _fill_library(self) -> None:
@@ -182,15 +290,85 @@ class MotionPanel(WorkbenchPanel):
 
     def _add_item(self, name: str, path: Path | None, builtin: bool = False) -> QListWidgetItem:
         self.clips[name] = path
-        if self.blend_b.findText(name) < 0:
-            self.blend_b.addItem(name)
-            if name == "run":
-                self.blend_b.setCurrentIndex(self.blend_b.count() - 1)
+        for combo, default in [(self.blend_b, "run"), *self._clip_combos]:
+            self._add_to_combo(combo, name, default)
         item = QListWidgetItem(name)
         item.setData(Qt.UserRole, str(path) if path else "")
         item.setToolTip(("built-in DeepMimic clip: " if builtin else "") + (str(path) if path else "made in the studio"))
         self.library.addItem(item)
         return item
+
+    @staticmethod
+    def _add_to_combo(combo: QComboBox, name: str, default: str) -> None:
+        if combo.findText(name) < 0:
+            combo.addItem(name)
+            if name == default:
+                combo.setCurrentIndex(combo.count() - 1)
+
+    def register_clip_combo(self, combo: QComboBox, default: str = "") -> None:
+        """Keep ``combo`` listing every library clip (selecting ``default`` when it comes)."""
+        self._clip_combos.append((combo, default))
+        for name in self.clips:
+            self._add_to_combo(combo, name, default)
+
+    def source_of(self, name: str):
+        """A library entry: a Clip made here, or the path of a file / built-in clip (read it
+        on a worker with ui.motion.common.load_source)."""
+        return self.made.get(name) or self.clips.get(name)
+
+    def unique_name(self, base: str) -> str:
+        name, k = base, 2
+        while name in self.clips:
+            name, k = f"{base} #{k}", k + 1
+        return name
+
+    def add_made(self, clip, select: bool = True, autoplay: bool = False) -> str:
+        """Put a clip made in the studio into the library (renamed if the name is taken) and
+        show it; ``autoplay`` starts the timeline once it is shown. Returns its name."""
+        clip.name = self.unique_name(clip.name or "clip")
+        self.made[clip.name] = clip
+        item = self._add_item(clip.name, None)
+        if autoplay:
+            self._autoplay = clip.name
+        if select:
+            self.library.setCurrentItem(item)
+        return clip.name
+
+    def show_comparison(self, clip, display, phase, other, other_display,
+                        labels: tuple[str, str]) -> None:
+        """Two made clips of the same length side by side on one timeline: ``clip`` (left,
+        the current clip) and ``other`` (right); both join the library."""
+        clip.name = self.unique_name(clip.name)
+        display.name = clip.name
+        self.made[clip.name] = clip
+        blocker = self.library.blockSignals(True)
+        try:
+            item = self._add_item(clip.name, None)
+            other.name = self.unique_name(other.name)
+            other_display.name = other.name
+            self.made[other.name] = other
+            self._add_item(other.name, None)
+            self.library.setCurrentItem(item)
+        finally:
+            self.library.blockSignals(blocker)
+        self._show(clip, display, phase)
+        self._set_compare(other_display, labels)
+        self.timeline.play()
+
+    def show_style_map(self) -> None:
+        self.bottom_tabs.setCurrentWidget(self.style_map)
+
+    def _load_style_map(self) -> None:
+        from studio.motion.style import style_projection
+
+        handle = self.ctx.run(Job("Load the style map", lambda ctx: style_projection()))
+        handle.finished.connect(self._style_map_loaded)
+
+    def _style_map_loaded(self, result) -> None:
+        if result.ok:
+            self.style_map.set_projection(result.value)
+        else:  # not installed: say so on the map, no dialog
+            self.style_map.set_unavailable((result.error or "not loaded").splitlines()[0])
 
     def _selected(self, item: QListWidgetItem | None, _prev=None) -> None:
         if item is None:
@@ -228,7 +406,14 @@ class MotionPanel(WorkbenchPanel):
         if not result.ok:
             self.ctx.feed.error.emit("Could not open clip", result.error)
             return
-        self.current, self.display, self.phase = result.value
+        self._show(*result.value)
+        self._set_compare(None)
+        if self._autoplay and self.current.name == self._autoplay:
+            self._autoplay = ""
+            self.timeline.play()
+
+    def _show(self, clip, display, phase) -> None:
+        self.current, self.display, self.phase = clip, display, phase
         facts = {"name": self.display.name, **self.display.facts}
         if self.phase is not None:
             from studio.motion.phase import regularity
@@ -236,18 +421,44 @@ class MotionPanel(WorkbenchPanel):
             k = self.phase.dominant()
             facts["phase"] = (f"{float(np.median(self.phase.freq[:, k])):.2f} Hz, regularity "
                               f"cv {regularity(self.phase, k).cv:.3f}")
+        t = clip.meta.get("transition")
+        if t:
+            from ui.motion.common import METHOD_LABELS
+
+            first, n = t["first"], t["n_frames"]
+            how = METHOD_LABELS.get(t["method"], t["method"]).split(" (")[0]
+            facts["made"] = f"{how}, frames {first}–{first + n - 1}" if n else f"{how}, no gap"
+        st = clip.meta.get("style_transfer")
+        if st:
+            facts["made"] = f"StyleVAE, {st.get('style_clip') or '?'} {100 * st['strength']:.0f}%"
+        if "license" in clip.meta:
+            facts["licence"] = "non-commercial only"
         self._set_facts(facts)
         self._plot_phase()
+        self._mark_gap(t)
         self.blend_button.setEnabled(True)
         self.export_button.setEnabled(True)
         self.export_mp4_button.setEnabled(True)
         self.timeline.set_range(self.display.n_frames, self.display.fps)
+        self.blend_a.setText(f"{clip.name} · {clip.n_frames} frames")
+        self.transition_tab.clip_changed(clip)
+        self.style_tab.clip_changed(clip)
         if self.view is not None:
             try:
                 self.view.set_clip(self.display)
-                self.centre_stack.setCurrentWidget(self.view)
+                self.centre_stack.setCurrentWidget(self.views)
             except Exception as exc:  # noqa: BLE001 - a GL problem must not lose the clip
                 self.ctx.feed.message.emit(f"3-D view unavailable: {exc}", 10000)
+
+    def _mark_gap(self, t: dict | None) -> None:
+        """Shade a transition's generated frames on the phase plot."""
+        if not t or not t.get("n_frames") or self.display is None:
+            self.gap_region.setVisible(False)
+            return
+        fps = self.display.fps
+        self.gap_region.setRegion(((t["first"] - 0.5) / fps,
+                                   (t["first"] + t["n_frames"] - 0.5) / fps))
+        self.gap_region.setVisible(True)
 
     def _set_facts(self, facts: dict[str, str]) -> None:
         while self.facts.rowCount():
@@ -255,11 +466,18 @@ class MotionPanel(WorkbenchPanel):
         for k, v in facts.items():
             val = QLabel(v)
             val.setWordWrap(True)
+            if k == "licence":  # made by the Bandai-trained models
+                from ui.motion.common import LICENCE_TIP
+
+                val.setToolTip(LICENCE_TIP)
+                val.setStyleSheet("color: #d9a441;")
             self.facts.addRow(QLabel(k), val)
 
     def _show_frame(self, i: int) -> None:
         if self.view is not None:
             self.view.show_frame(i)
+        if self.view2 is not None and self.comparing:
+            self.view2.show_frame(i)
         if self.display is not None:
             self.phase_cursor.setValue(i / self.display.fps)
 
@@ -272,8 +490,9 @@ class MotionPanel(WorkbenchPanel):
             self.phase_note.setText("DeepPhase model not available (models/deepphase).")
             return
         k_dom = tr.dominant()
+        gap = " · shaded: generated frames" if self.current.meta.get("transition") else ""
         self.phase_note.setText(f"{tr.n_channels} latent phase channels at {tr.fps:g} fps; "
-                                f"thick: the dominant channel {k_dom}")
+                                f"thick: the dominant channel {k_dom}{gap}")
         t = tr.times
         for k in range(tr.n_channels):
             y = tr.amp[:, k] * np.sin(2 * np.pi * tr.phase[:, k])
@@ -323,10 +542,7 @@ class MotionPanel(WorkbenchPanel):
         if not result.ok:
             self.ctx.feed.error.emit("Blend failed", result.error)
             return
-        clip = result.value
-        self.made[clip.name] = clip
-        item = self._add_item(clip.name, None)
-        self.library.setCurrentItem(item)
+        self.add_made(result.value)
 
     # -- files ------------------------------------------------------------------------
     def file_filter(self) -> str:
@@ -370,15 +586,30 @@ class MotionPanel(WorkbenchPanel):
         return self.ctx.run(Job(f"Render {out.name}", lambda ctx: render_mp4(d, out, ctx, cam)))
 
     def screenshot_stage(self, settle) -> None:
-        """Show a built-in walk mid-stride for `studio screenshot`."""
+        """For `studio screenshot`: a walk → run transition, TransitionNet beside linear
+        interpolation, paused inside the generated frames."""
         items = self.library.findItems("walk", Qt.MatchExactly)
-        if items:
-            self.library.setCurrentItem(items[0])
-            for _ in range(20):
-                settle(150)
-                if self.display is not None:
-                    break
+        if not items:
+            return
+        self.library.setCurrentItem(items[0])
+        for _ in range(20):
+            settle(150)
+            if self.display is not None:
+                break
+        self.tools.setCurrentWidget(self.transition_tab)
+        if not self.transition_tab.compare_button.isEnabled():
             self.timeline.set_frame(12)
+            return
+        self.timeline.set_frame(20)
+        self.transition_tab.gap.setValue(30)
+        handle = self.transition_tab.compare()
+        for _ in range(40):
+            settle(150)
+            if handle is None or not handle.running:
+                break
+        settle(150)
+        self.timeline.pause()
+        self.timeline.set_frame(33)
 
     def shutdown(self) -> None:
         self.timeline.pause()

@@ -186,8 +186,16 @@ class TalkPanel(WorkbenchPanel):
         else:
             self.avatar_label.setText("No avatar yet: choose a template or build one from a video.")
 
+    def _busy(self) -> bool:
+        return self.live is not None or (self.render_handle is not None and self.render_handle.running)
+
     def load_avatar(self, path: Path, models: Path | None = None, quiet: bool = False) -> None:
         from studio.talk.session import open_session
+
+        if self._busy():
+            self.ctx.feed.error.emit("Avatar in use", "Stop the live preview or wait for the "
+                                     "render to finish (Esc cancels it) before changing avatar.")
+            return
 
         settings = self.ctx.settings
 
@@ -203,6 +211,9 @@ class TalkPanel(WorkbenchPanel):
             self.avatar_label.setText("No usable avatar: " + result.error.splitlines()[0])
             if not quiet:
                 self.ctx.feed.error.emit("Cannot use this avatar", result.error)
+            return
+        if self._busy():  # a render or live session started meanwhile: keep what it uses
+            result.value.close()
             return
         if self.session is not None:
             self.session.close()
@@ -399,7 +410,7 @@ class TalkPanel(WorkbenchPanel):
         from studio.media.monitor import AudioMonitor
         from studio.talk.live import LiveEngine, LiveRecorder
 
-        if self.session is None or self.live is not None or self.mic_combo.currentData() is None:
+        if self.session is None or self._busy() or self.mic_combo.currentData() is None:
             return
         engine = LiveEngine(self.session.lipsync, self.session.template, self.live_mode.currentData())
         recorder = monitor = None
