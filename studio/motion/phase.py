@@ -28,7 +28,6 @@ with zero velocity (standing still).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +42,6 @@ from studio.motion.fk import forward_kinematics, root_trajectory
 ROLE = "motion.deepphase"
 DEFAULT_MODEL = "deepphase"
 
-_pools: dict[Path, object] = {}
-_pools_lock = threading.Lock()
 
 
 # -- the track --------------------------------------------------------------------------------
@@ -126,20 +123,10 @@ def default_model_path() -> Path:
 def get_pool(model: str | Path | None = None, sessions: int | None = None):
     """A shared :class:`SessionPool` for the DeepPhase model (``model``: a manifest, a model
     folder, or None for the shipped one). Pools are cached per manifest path."""
-    from studio.runtime.manifest import Manifest, ModelError
-    from studio.runtime.pool import SessionPool
+    from studio.runtime.pool import shared_pool
 
     path = Path(model) if model is not None else default_model_path()
-    manifest = Manifest.load(path)
-    if manifest.role != ROLE:
-        raise ModelError(f"{manifest.path}: role is {manifest.role!r}, expected {ROLE!r} "
-                         "(not a DeepPhase model)")
-    with _pools_lock:
-        pool = _pools.get(manifest.path)
-        if pool is None:
-            pool = SessionPool(manifest, sessions=sessions, threads=1)
-            _pools[manifest.path] = pool
-        return pool
+    return shared_pool(path, ROLE, what="DeepPhase model", sessions=sessions)
 
 
 def model_available(model: str | Path | None = None) -> bool:

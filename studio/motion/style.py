@@ -34,7 +34,6 @@ Bandai-Namco-Research-Motiondataset-1 (CC BY-NC-ND 4.0): non-commercial use only
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +52,6 @@ PROJECTION_FILE = "style_vae/style_codes_pca.json"
 NONCOMMERCIAL = ("generated with StyleVAE (trained on Bandai-Namco-Research-Motiondataset-1, "
                  "CC BY-NC-ND 4.0): non-commercial use only")
 
-_pools: dict[Path, object] = {}
-_pools_lock = threading.Lock()
 
 
 # -- models ----------------------------------------------------------------------------------------
@@ -77,8 +74,7 @@ def model_available(which: str = "vae") -> bool:
 def get_pool(model: str | Path | None, role: str, sessions: int | None = None):
     """A cached :class:`SessionPool` for the manifest ``model`` (None: the shipped model of
     ``role``), checking the role."""
-    from studio.runtime.manifest import Manifest, ModelError
-    from studio.runtime.pool import SessionPool
+    from studio.runtime.pool import shared_pool
 
     default = {ENCODER_ROLE: DEFAULT_ENCODER, DECODER_ROLE: DEFAULT_DECODER,
                CLASSIFIER_ROLE: DEFAULT_CLASSIFIER}[role]
@@ -86,15 +82,7 @@ def get_pool(model: str | Path | None, role: str, sessions: int | None = None):
     if not path.exists() or not path.with_name("model.onnx").exists():
         raise UserError(f"{path.parent}: the {role} model is not installed (train it with "
                         "models/recipes/style/train.py)")
-    manifest = Manifest.load(path)
-    if manifest.role != role:
-        raise ModelError(f"{manifest.path}: role is {manifest.role!r}, expected {role!r}")
-    with _pools_lock:
-        pool = _pools.get(manifest.path)
-        if pool is None:
-            pool = SessionPool(manifest, sessions=sessions, threads=1)
-            _pools[manifest.path] = pool
-        return pool
+    return shared_pool(path, role, sessions=sessions)
 
 
 class StyleModels:

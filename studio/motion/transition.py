@@ -32,7 +32,6 @@ Licence note: the shipped TransitionNet was trained on Bandai-Namco-Research-Mot
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +45,6 @@ DEFAULT_MODEL = "transition"
 CONTEXT = 10
 METHODS = ("model", "linear", "zero_velocity")
 
-_pools: dict[Path, object] = {}
-_pools_lock = threading.Lock()
 
 
 # -- the model -----------------------------------------------------------------------------------
@@ -68,23 +65,13 @@ def model_available(model: str | Path | None = None) -> bool:
 def get_pool(model: str | Path | None = None, sessions: int | None = None):
     """A shared :class:`SessionPool` for a TransitionNet manifest (default: the shipped one);
     cached per manifest path."""
-    from studio.runtime.manifest import Manifest, ModelError
-    from studio.runtime.pool import SessionPool
+    from studio.runtime.pool import shared_pool
 
     path = Path(model) if model is not None else default_model_path()
     if not model_available(path):
         raise UserError(f"{path}: the TransitionNet model is not installed (train it with "
                         "models/recipes/transition/train.py)")
-    manifest = Manifest.load(path)
-    if manifest.role != ROLE:
-        raise ModelError(f"{manifest.path}: role is {manifest.role!r}, expected {ROLE!r} "
-                         "(not a TransitionNet model)")
-    with _pools_lock:
-        pool = _pools.get(manifest.path)
-        if pool is None:
-            pool = SessionPool(manifest, sessions=sessions, threads=1)
-            _pools[manifest.path] = pool
-        return pool
+    return shared_pool(path, ROLE, what="TransitionNet model", sessions=sessions)
 
 
 def model_inputs(ctx_pos: np.ndarray, ctx_quat: np.ndarray, tgt_pos: np.ndarray,

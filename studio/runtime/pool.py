@@ -190,3 +190,23 @@ class SessionPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_shared: dict[Path, SessionPool] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_pool(manifest_path: str | Path, role: str, *, what: str = "", sessions: int | None = None,
+                threads: int = 1) -> SessionPool:
+    """One long-lived pool per model for small helper models (phase, transition, style...),
+    created on first use and checked to have the expected ``role``."""
+    manifest = Manifest.load(manifest_path)
+    if manifest.role != role:
+        raise ModelError(f"{manifest.path}: role is {manifest.role!r}, expected {role!r}"
+                         + (f" (not a {what})" if what else ""))
+    with _shared_lock:
+        pool = _shared.get(manifest.path)
+        if pool is None:
+            pool = SessionPool(manifest, sessions=sessions, threads=threads)
+            _shared[manifest.path] = pool
+        return pool
