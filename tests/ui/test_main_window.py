@@ -23,6 +23,9 @@ def window(qtbot, tmp_path, monkeypatch):
     qtbot.wait(50)
     w.ctx.runner.wait(20000)
     qtbot.wait(50)
+    from ui.app import tune_gc
+
+    tune_gc()  # as ui.app.main does after start-up
     yield w
     w.ctx.runner.cancel_all()
     w.ctx.runner.wait(5000)
