@@ -32,22 +32,12 @@ from studio.runtime.manifest import Manifest  # noqa: E402
 from studio.runtime.pool import SessionPool  # noqa: E402
 from studio.settings import cpu_count  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from timing import interleaved as _interleaved  # noqa: E402
+
 
 def interleaved(cases: dict, rounds: int = 9, slice_s: float = 0.15) -> dict[str, float]:
-    """Seconds per call of each case: the cases take turns, ``rounds`` times ``slice_s``
-    seconds each, and the median round counts, so load from other processes on a shared
-    machine hits all of them alike."""
-    per: dict[str, list[float]] = {k: [] for k in cases}
-    for fn in cases.values():
-        fn()  # warm
-    for _ in range(rounds):
-        for key, fn in cases.items():
-            n, t0 = 0, time.perf_counter()
-            while n < 1 or time.perf_counter() - t0 < slice_s:
-                fn()
-                n += 1
-            per[key].append((time.perf_counter() - t0) / n)
-    return {k: float(np.median(v)) for k, v in per.items()}
+    return _interleaved(cases, rounds, slice_s)
 
 
 def main() -> int:
