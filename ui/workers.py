@@ -7,20 +7,32 @@ next ``ctx.progress``/``ctx.check``.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
 from studio.jobs import Job, JobResult, Progress
 
 
 class JobHandle(QObject):
+    """The GUI side of one job.
+
+    The worker never emits ``progress``/``finished`` itself: it emits private signals that
+    are queued to this handle, which re-emits them from the GUI thread. Callers connect to
+    ``finished`` right after ``start()`` returns, and a job fast enough to end before that
+    connect would otherwise finish unheard (seen in CI: a 2-second WAV loaded, the panel
+    never learned of it).
+    """
+
     progress = Signal(object)  # studio.jobs.Progress
     finished = Signal(object)  # studio.jobs.JobResult (ok, cancelled or failed)
+    _worker_progress = Signal(object)
+    _worker_finished = Signal(object)
 
     def __init__(self, job: Job, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.job = job
         self.result: JobResult | None = None
-        self.finished.connect(self._store)
+        self._worker_progress.connect(self._relay_progress, Qt.ConnectionType.QueuedConnection)
+        self._worker_finished.connect(self._relay_finished, Qt.ConnectionType.QueuedConnection)
 
     @property
     def title(self) -> str:
@@ -33,8 +45,13 @@ class JobHandle(QObject):
     def running(self) -> bool:
         return self.result is None
 
-    def _store(self, result: JobResult) -> None:
+    def _relay_progress(self, p: Progress) -> None:
+        if self.result is None:  # a late progress event after the end means nothing
+            self.progress.emit(p)
+
+    def _relay_finished(self, result: JobResult) -> None:
         self.result = result
+        self.finished.emit(result)
 
 
 class _Runnable(QRunnable):
@@ -45,8 +62,8 @@ class _Runnable(QRunnable):
 
     def run(self) -> None:  # worker thread
         h = self.handle
-        result = h.job.run(lambda p: h.progress.emit(p))
-        h.finished.emit(result)
+        result = h.job.run(lambda p: h._worker_progress.emit(p))
+        h._worker_finished.emit(result)
 
 
 class JobRunner(QObject):
@@ -69,6 +86,11 @@ class JobRunner(QObject):
         if track:
             self.started.emit(handle)
         return handle
+
+    @property
+    def idle(self) -> bool:
+        """No job is running or has an end not yet delivered to the GUI thread."""
+        return not self._live
 
     def cancel_all(self) -> None:
         for h in list(self._live):

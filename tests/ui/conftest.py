@@ -14,8 +14,8 @@ def open_panel(qtbot, tmp_path, monkeypatch):
         w = MainWindow(panels=[cls])
         qtbot.addWidget(w)
         w.show()
-        w.ctx.runner.wait(20000)
-        qtbot.wait(20)
+        qtbot.wait(50)  # start-up timers (default avatar, device list) fire and start jobs
+        qtbot.waitUntil(lambda: w.ctx.runner.idle, timeout=60000)
         windows.append(w)
         return w.panels[cls.workbench]
 

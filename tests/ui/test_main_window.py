@@ -21,8 +21,7 @@ def window(qtbot, tmp_path, monkeypatch):
     w.show()
     # let start-up jobs (e.g. loading the default avatar) finish before the test looks
     qtbot.wait(50)
-    w.ctx.runner.wait(20000)
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: w.ctx.runner.idle, timeout=60000)
     from ui.app import tune_gc
 
     tune_gc()  # as ui.app.main does after start-up
