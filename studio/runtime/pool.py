@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -22,7 +22,7 @@ import numpy as np
 
 from studio.runtime.manifest import Manifest, ModelError, check_against_session, check_inputs
 from studio.runtime.providers import Machine, ProviderChoice, choose, create_session, probe_machine
-from studio.settings import EngineSettings
+from studio.settings import EngineSettings, cpu_count
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,71 @@ class SessionPool:
         finally:
             for f in pending:  # a consumer that stops early (cancel) leaves nothing running
                 f.cancel()
+
+    def imap_staged(self, items: Iterable, pre, post, ahead: int | None = None,
+                    helpers: int | None = None):
+        """An ordered three-stage pipeline: ``pre(item) -> (inputs, carry)`` and
+        ``post(carry, outputs) -> result`` run on helper threads, the model call on the pool's
+        sessions. Unlike :meth:`imap_fn`, a session never waits for pre/post work, so with an
+        accelerator (or a spare core) that work hides behind inference. Lazy, at most
+        ``ahead`` items in flight; the first error (from any stage) is raised in order."""
+        ahead = ahead or 2 * self.size + 2
+        stop = threading.Event()
+        sessions = self._pool()
+        helper = ThreadPoolExecutor(max_workers=helpers or cpu_count(),
+                                    thread_name_prefix=f"stage-{self.manifest.name}")
+
+        def start(item) -> Future:
+            out: Future = Future()
+
+            def fail(exc: BaseException) -> None:
+                try:
+                    out.set_exception(exc)
+                except InvalidStateError:  # already cancelled: the consumer left
+                    pass
+
+            def then(fut: Future, nxt) -> None:  # runs in whichever thread finished ``fut``
+                try:
+                    value = fut.result()
+                except BaseException as exc:  # noqa: BLE001 - handed to the consumer, in order
+                    fail(exc)
+                    return
+                if stop.is_set():
+                    out.cancel()
+                    return
+                try:
+                    nxt(value)
+                except BaseException as exc:  # noqa: BLE001 - e.g. pre returned no (inputs, carry)
+                    if stop.is_set():  # an executor shut down under us: the consumer left
+                        out.cancel()
+                    else:
+                        fail(exc)
+
+            def infer(prepared) -> None:
+                inputs, carry = prepared
+                sessions.submit(self.run, *inputs).add_done_callback(
+                    lambda f: then(f, lambda outputs: finish(carry, outputs)))
+
+            def finish(carry, outputs) -> None:
+                helper.submit(post, carry, outputs).add_done_callback(
+                    lambda f: then(f, out.set_result))
+
+            helper.submit(pre, item).add_done_callback(lambda f: then(f, infer))
+            return out
+
+        pending: collections.deque = collections.deque()
+        try:
+            for item in items:
+                pending.append(start(item))
+                if len(pending) >= ahead:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            stop.set()
+            for f in pending:
+                f.cancel()
+            helper.shutdown(wait=True, cancel_futures=True)
 
     def run_batched(self, *inputs: np.ndarray, batch: int = 8) -> list[np.ndarray]:
         """Split inputs along axis 0 into batches, run them over the pool, and concatenate.

@@ -104,24 +104,28 @@ def render_frames(lipsync: LipSync, template: Template, wav16k: np.ndarray, sink
             ctx.check()
             yield i
 
-    def one(i: int) -> np.ndarray:
-        # runs on a pool thread: crop, U-Net and paste of different frames overlap
+    def prepare(i: int):
+        # helper thread: crop and audio window of frame i, ahead of the model
+        t = time.perf_counter()
         k = pingpong(start_frame + i, template.n_frames)
         frame = template.frame(k)
-        t = time.perf_counter()
         image6, box = lipsync.crop(frame, template.crop_box(k))
         feat = lipsync.audio_features(rows, i, i + 1)
-        t1 = time.perf_counter()
-        pred = lipsync.unet.run(image6, feat)[0]
-        t2 = time.perf_counter()
-        out = lipsync.paste(frame, pred, box)
         with lock:
-            timing["crop"] += t1 - t
-            timing["composite"] += time.perf_counter() - t2
+            timing["crop"] += time.perf_counter() - t
+        return (image6, feat), (frame, box)
+
+    def composite(carry, outputs) -> np.ndarray:
+        # helper thread: paste the prediction back while the sessions run the next frames
+        t = time.perf_counter()
+        frame, box = carry
+        out = lipsync.paste(frame, outputs[0], box)
+        with lock:
+            timing["composite"] += time.perf_counter() - t
         return out
 
     t_write = 0.0
-    for i, frame in enumerate(lipsync.unet.imap_fn(one, items())):
+    for i, frame in enumerate(lipsync.unet.imap_staged(items(), prepare, composite)):
         t = time.perf_counter()
         sink.write(frame)
         if tap is not None:

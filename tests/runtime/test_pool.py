@@ -1,4 +1,5 @@
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -26,6 +27,69 @@ def test_imap_keeps_order_and_bounds_in_flight(tiny_model):
         ref = [pool.run(x)[0] for x in xs]
         got = [r[0] for r in pool.imap(((x,) for x in xs), ahead=3)]
     assert all(np.array_equal(a, b) for a, b in zip(ref, got))
+
+
+def test_imap_staged_keeps_order_and_leaves_sessions_to_inference(tiny_model):
+    xs = frames(30)
+    where = {"pre": set(), "post": set()}
+
+    def pre(i):
+        where["pre"].add(threading.current_thread().name)
+        return (xs[i],), i
+
+    def post(i, outputs):
+        where["post"].add(threading.current_thread().name)
+        return i, outputs[0]
+
+    with SessionPool(tiny_model, sessions=2) as pool:
+        ref = [pool.run(x)[0] for x in xs]
+        got = list(pool.imap_staged(range(30), pre, post, ahead=4))
+    assert [i for i, _ in got] == list(range(30))
+    assert all(np.array_equal(ref[i], y) for i, y in got)
+    names = where["pre"] | where["post"]
+    assert names and all(n.startswith("stage-") for n in names)  # never a session's thread
+
+
+@pytest.mark.parametrize("stage", ["pre", "model", "post"])
+def test_imap_staged_raises_the_first_error_in_order(tiny_model, stage):
+    xs = frames(12)
+
+    def pre(i):
+        if stage == "pre" and i == 5:
+            raise ValueError("bad item 5")
+        x = np.zeros((1, 3, 7, 7), np.float32) if stage == "model" and i == 5 else xs[i]
+        return (x,), i
+
+    def post(i, outputs):
+        if stage == "post" and i == 5:
+            raise ValueError("bad item 5")
+        return i
+
+    seen = []
+    with SessionPool(tiny_model, sessions=2) as pool:
+        with pytest.raises(Exception) as err:
+            for i in pool.imap_staged(range(12), pre, post, ahead=3):
+                seen.append(i)
+    assert seen == [0, 1, 2, 3, 4]
+    if stage != "model":
+        assert "bad item 5" in str(err.value)
+
+
+def test_imap_staged_stops_early_without_running_on(tiny_model):
+    xs = frames(1)
+    started = []
+
+    def pre(i):
+        started.append(i)
+        return (xs[0],), i
+
+    with SessionPool(tiny_model, sessions=2) as pool:
+        gen = pool.imap_staged(range(10_000), pre, lambda c, o: c, ahead=4)
+        assert [next(gen) for _ in range(3)] == [0, 1, 2]
+        gen.close()
+        n = len(started)
+        time.sleep(0.1)
+    assert len(started) == n <= 8
 
 
 def test_run_batched_equals_per_frame(tiny_model):
