@@ -215,6 +215,7 @@ def train_encoder(minutes: float = 9.0, ck: Path = WORK / "encoder.pt", spec_aug
               f"{state['seconds'] / 60:.1f} min", flush=True)
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, ck)
     state["done"] = True
+    state["spec_aug"] = spec_aug
     state["frames_per_epoch"] = int(len(X))
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, ck)
 
@@ -355,18 +356,25 @@ class UNetData:
                 torch.from_numpy(np.stack(ps)), torch.from_numpy(np.stack(ws))[:, None])
 
 
-def train_unet(minutes: float = 24.0, batch: int = 12) -> None:
-    ck = WORK / "unet.pt"
+def train_unet(minutes: float = 24.0, batch: int = 12, ck: Path = WORK / "unet.pt",
+               lr0: float = 2e-3, start_from: Path | None = None) -> None:
+    """``start_from``: continue from another checkpoint's weights with a fresh schedule
+    (the "refine" stage: a second, lower cosine cycle)."""
     model = Renderer()
-    opt = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-5)
+    opt = torch.optim.AdamW(model.parameters(), lr0, weight_decay=1e-5)
     state = {"step": 0, "seconds": 0.0, "log": []}
     if ck.exists():
         d = torch.load(ck, weights_only=False)
         model.load_state_dict(d["model"]); opt.load_state_dict(d["opt"]); state = d["state"]
         if state.get("done"):
-            print("unet: done (cached)")
+            print(f"unet: done (cached {ck.name})")
             return
-    data = UNetData(seed=state["step"] + 5)
+    elif start_from is not None:
+        d = torch.load(start_from, weights_only=False)
+        model.load_state_dict(d["model"])
+        state["start_from"] = {"file": start_from.name, "step": d["state"]["step"]}
+        state["lr0"] = lr0
+    data = UNetData(seed=state["step"] + 5 + (1000 if start_from is not None else 0))
     q: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()
 
@@ -384,7 +392,7 @@ def train_unet(minutes: float = 24.0, batch: int = 12) -> None:
             x, t, p, w = q.get()
             frac = min(1.0, state["seconds"] / budget)
             for g in opt.param_groups:
-                g["lr"] = max(2e-3 * 0.5 * (1 + math.cos(math.pi * frac)), 3e-5)
+                g["lr"] = max(lr0 * 0.5 * (1 + math.cos(math.pi * frac)), 3e-5)
             model.train()
             if np.random.random() < 0.7:  # most steps on a 112x112 window round the mouth (2x cheaper)
                 oy, ox = np.random.randint(16, 45), np.random.randint(16, 41)
@@ -400,7 +408,7 @@ def train_unet(minutes: float = 24.0, batch: int = 12) -> None:
             t_last = now
             if state["step"] % 100 == 0:
                 state["log"].append({"step": state["step"], "loss": run, "seconds": state["seconds"]})
-                print(f"unet step {state['step']}: loss {run:.4f}, {state['seconds'] / 60:.1f} min",
+                print(f"{ck.stem} step {state['step']}: loss {run:.4f}, {state['seconds'] / 60:.1f} min",
                       flush=True)
                 torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, ck)
     finally:
@@ -410,13 +418,23 @@ def train_unet(minutes: float = 24.0, batch: int = 12) -> None:
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, ck)
 
 
+def shipped_unet_checkpoint() -> Path:
+    """The refined U-Net when its cycle has run, else the base one (what export ships)."""
+    refined = WORK / "unet_refine.pt"
+    return refined if refined.exists() else WORK / "unet.pt"
+
+
 # --- export ------------------------------------------------------------------------------------
 
 def export() -> None:
     from studio.runtime.manifest import Manifest, TensorSpec
 
     enc_d = torch.load(WORK / "encoder.pt", weights_only=False)
-    un_d = torch.load(WORK / "unet.pt", weights_only=False)
+    base_d = torch.load(WORK / "unet.pt", weights_only=False)
+    chosen = shipped_unet_checkpoint()
+    un_d = base_d if chosen.name == "unet.pt" else torch.load(chosen, weights_only=False)
+    if not un_d["state"].get("done"):
+        raise SystemExit(f"export: the U-Net run behind {chosen} has not finished")
     enc = AudioEncoder(); enc.load_state_dict(enc_d["model"]); enc.eval()
     ren = Renderer(); ren.load_state_dict(un_d["model"]); ren.eval()
     un = UNetExport(ren).eval()
@@ -449,14 +467,15 @@ def export() -> None:
                           "word templates), 7 accents x 15 voice variants, rates 120-220 wpm, "
                           "pitch 30-70; noise (5-45 dB SNR), EQ tilt and room reverb; targets "
                           "from espeak phoneme timings via studio/talk/eval_sync.py visemes + "
-                          "coarticulation. Held-out: 60 sentences in 3 unseen voices. "
-                          "Mel-domain augmentation (train.spec_augment): frequency warp "
-                          "0.82-1.18, band and time masks, level jitter.",
+                          "coarticulation. Held-out: 60 sentences in 3 unseen voices."
+                          + (" Mel-domain augmentation (train.spec_augment): frequency warp "
+                             "0.82-1.18, band and time masks, level jitter." if es.get("spec_aug") else ""),
                   "loss": "L1 on (openness, width, rounding), weights 3/1/1",
                   "epochs": es["epoch"], "minutes": round(es["seconds"] / 60, 1),
                   "frames_per_epoch": es.get("frames_per_epoch"),
                   "held_out_r_open_last": es["log"][-1]["test_r_open"] if es["log"] else None,
-                  "grid_dev_r_open_last": es["log"][-1].get("grid_dev_r") if es["log"] else None},
+                  **({"grid_dev_r_open_last": es["log"][-1]["grid_dev_r"]}
+                     if es["log"] and "grid_dev_r" in es["log"][-1] else {})},
     ).save(MODELS_OUT / "audio_encoder" / "manifest.json")
     Manifest(
         name="talk_default_unet", role="talk.unet", version="1",
@@ -477,8 +496,13 @@ def export() -> None:
                           "the mouth warped to random shapes by the recipe's warp_mouth (jaw, "
                           "lips, real teeth, shaded inner mouth); reference mouth randomised 40%",
                   "loss": "L1 + 6 x L1 in the mouth region",
-                  "steps": us["step"], "batch": us.get("batch", 12),
-                  "minutes": round(us["seconds"] / 60, 1),
+                  "steps": base_d["state"]["step"] + (us["step"] if us is not base_d["state"] else 0),
+                  "batch": us.get("batch", 12),
+                  "minutes": round(base_d["state"]["seconds"] / 60
+                                   + (us["seconds"] / 60 if us is not base_d["state"] else 0), 1),
+                  "schedule": "cosine from lr 2e-3" + (
+                      f" ({base_d['state']['step']} steps), then a refine cycle from lr "
+                      f"{us.get('lr0', 6e-4):g} ({us['step']} steps)" if us is not base_d["state"] else ""),
                   "final_loss": us["log"][-1]["loss"] if us["log"] else None},
     ).save(MODELS_OUT / "unet" / "manifest.json")
     for sub in ("audio_encoder", "unet"):
@@ -487,12 +511,15 @@ def export() -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stage", default="all", choices=["all", "synth", "encoder", "unet", "export"])
+    ap.add_argument("--stage", default="all",
+                    choices=["all", "synth", "encoder", "unet", "refine", "export"])
     ap.add_argument("--encoder-minutes", type=float, default=9.0)
     ap.add_argument("--encoder-epochs", type=int, default=3)
     ap.add_argument("--spec-augment", action="store_true",
                     help="mel-domain augmentation (tried, not shipped: docs/models.md)")
     ap.add_argument("--unet-minutes", type=float, default=24.0)
+    ap.add_argument("--refine-minutes", type=float, default=28.0,
+                    help="second, lower cosine cycle from the U-Net's weights (0 skips it)")
     a = ap.parse_args()
     if a.stage in ("all", "synth"):
         synth()
@@ -500,5 +527,7 @@ if __name__ == "__main__":
         train_encoder(a.encoder_minutes, spec_aug=a.spec_augment, max_epochs=a.encoder_epochs)
     if a.stage in ("all", "unet"):
         train_unet(a.unet_minutes)
+    if a.stage in ("all", "refine") and a.refine_minutes > 0:
+        train_unet(a.refine_minutes, ck=WORK / "unet_refine.pt", lr0=6e-4, start_from=WORK / "unet.pt")
     if a.stage in ("all", "export"):
         export()

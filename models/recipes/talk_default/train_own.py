@@ -38,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train import (PAD, ROW_POS, ROW_WEIGHTS, S, WIN_CENTRE, WORK, AudioEncoder,  # noqa: E402
-                   Renderer, UNetExport, crop_box_img)
+                   Renderer, UNetExport, crop_box_img, shipped_unet_checkpoint)
 
 from studio.talk import mel as melmod  # noqa: E402
 
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
 
     # 3. U-Net fine-tune from the default renderer
     ren = Renderer().to(dev)
-    ren.load_state_dict(torch.load(WORK / "unet.pt", weights_only=False)["model"])
+    ren.load_state_dict(torch.load(shipped_unet_checkpoint(), weights_only=False)["model"])
     crops = np.stack([crop_box_img(f, b)[..., ::-1] for f, b in zip(frames, tpl.crop_boxes)])
     lm = tpl.landmarks
     wts = []
