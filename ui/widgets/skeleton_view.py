@@ -20,7 +20,7 @@ class SkeletonView(QWidget):
 
         self.gl = gl.GLViewWidget()
         self.gl.setBackgroundColor((17, 18, 20))
-        self.gl.setCameraPosition(distance=3.0, elevation=12, azimuth=-60)
+        self.gl.setCameraPosition(distance=2.4, elevation=12, azimuth=-60)
         grid = gl.GLGridItem()
         grid.setSize(20, 20)
         grid.setSpacing(0.5, 0.5)
