@@ -44,92 +44,13 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from studio.jobs import Job, JobContext, UserError
-from studio.motion.clip import Clip, normalised, resample_times
+from studio.motion.clip import Clip, normalised
 from studio.motion.fk import forward_kinematics, root_trajectory
+from studio.motion.sampling import about_up, frame_count, sample_clip
 
 MODES = ("naive", "aligned")
 PHASE_SOURCES = ("deepphase", "contacts")
 _MIN_PHASE_STEP = 1e-4  # cycles per frame: keeps phase curves strictly increasing
-
-
-# -- sampling clips at any time ---------------------------------------------------------------
-
-def _yaw(rot: Rotation, up: int) -> np.ndarray:
-    """Twist angle (radians) of each rotation about the ``up`` axis (swing-twist split), so
-    that turning the whole scene about ``up`` does not change it."""
-    q = np.atleast_2d(rot.as_quat())
-    return 2.0 * np.arctan2(q[:, up], q[:, 3])
-
-
-def _about_up(angle: np.ndarray | float, up: int) -> Rotation:
-    axis = np.zeros(3)
-    axis[up] = 1.0
-    return Rotation.from_rotvec(np.atleast_1d(angle)[:, None] * axis)
-
-
-def loop_transform(clip: Clip) -> tuple[float, np.ndarray]:
-    """How one pass of a looping clip moves its root: (yaw in radians about the up axis,
-    ground translation (3,)), such that the last frame's root = the transform applied to the
-    first frame's (as DeepMimic plays its loops)."""
-    up = clip.skeleton.up
-    r0, r1 = Rotation.from_quat(clip.rotations[[0, -1], 0])
-    yaw = float(_yaw(r1 * r0.inv(), up)[0])
-    p0, p1 = clip.root_pos[0].copy(), clip.root_pos[-1].copy()
-    p0[up] = p1[up] = 0.0
-    d = p1 - _about_up(yaw, up).apply(p0)[0]
-    d[up] = 0.0
-    return yaw, d
-
-
-def sample_clip(clip: Clip, times: np.ndarray, fps: float | None = None) -> Clip:
-    """``clip`` sampled at arbitrary ``times`` (seconds; SLERP between frames).
-
-    A looping clip (``clip.loop``) keeps cycling before 0 and after its end: its period is its
-    duration (the last frame is the next loop's first, as in DeepMimic), and each pass carries
-    the root on by :func:`loop_transform`, so a 1.3 s walk loop becomes a walk of any length.
-    Other clips hold their first/last frame outside their range. The result's ``fps`` is
-    ``fps`` (default: the clip's) and ``loop`` is False.
-    """
-    times = np.asarray(times, dtype=np.float64)
-    period = clip.duration
-    if not clip.loop or clip.n_frames < 2 or period <= 0:
-        out = resample_times(clip, times)
-    else:
-        # Loop k covers (k P, (k + 1) P]; t = 0 is loop 0's first frame, so sampling a loop
-        # at its own frame times gives back its frames, the last one included.
-        q = times / period
-        k = np.where(q > 0, np.ceil(q - 1e-9) - 1, np.floor(q + 1e-9)).astype(int)
-        r = np.clip(times - k * period, 0.0, period)
-        out = resample_times(clip, r)
-        yaw, d = loop_transform(clip)
-        up = clip.skeleton.up
-        root_rot = Rotation.from_quat(out.rotations[:, 0])
-        for kk in np.unique(k):
-            if kk == 0:
-                continue
-            sel = k == kk
-            # The transform applied kk times (kk < 0: its inverse |kk| times).
-            rot, trans = Rotation.identity(), np.zeros(3)
-            step_rot = _about_up(yaw if kk > 0 else -yaw, up)[0]
-            step_d = d if kk > 0 else -(step_rot.apply(d))
-            for _ in range(abs(int(kk))):
-                trans = step_rot.apply(trans) + step_d
-                rot = step_rot * rot
-            p = out.root_pos[sel]
-            heights = p[:, up].copy()
-            moved = rot.apply(p) + trans
-            moved[:, up] = heights
-            out.root_pos[sel] = moved
-            out.rotations[sel, 0] = (rot * root_rot[np.flatnonzero(sel)]).as_quat()
-        out.rotations = normalised(out.rotations)
-    out.fps = float(fps if fps is not None else clip.fps)
-    out.loop = False
-    return out
-
-
-def frame_count(clip: Clip, fps: float) -> int:
-    """Frames of ``clip`` at ``fps``, as ``clip.resample`` counts them."""
-    return int(np.floor(clip.duration * fps + 0.02)) + 1
 
 
 # -- weights ----------------------------------------------------------------------------------
@@ -191,7 +112,7 @@ class _RootParts:
 def _root_parts(clip: Clip) -> _RootParts:
     up = clip.skeleton.up
     traj = root_trajectory(clip, forward_kinematics(clip))
-    head = _about_up(traj.heading, up)
+    head = about_up(traj.heading, up)
     rel = (head.inv() * Rotation.from_quat(clip.rotations[:, 0])).as_quat()
     ground = clip.root_pos.copy()
     ground[:, up] = 0.0
@@ -214,13 +135,13 @@ def _compose(samples: list[Clip], w: np.ndarray, fps: float, name: str) -> Clip:
         dh = sum(w[:-1, i] * np.diff(p.heading) for i, p in enumerate(parts))
         step = sum(w[:-1, i, None] * p.local_step for i, p in enumerate(parts))
         heading[1:] = heading[0] + np.cumsum(dh)
-        world = _about_up(heading[:-1], up).apply(step)
+        world = about_up(heading[:-1], up).apply(step)
         ground[1:] = ground[0] + np.cumsum(world, axis=0)
     height = sum(w[:, i] * p.height for i, p in enumerate(parts))
     quats = np.stack([s.rotations for s in samples])            # (N, T, J, 4)
     quats[:, :, 0] = np.stack([p.relative for p in parts])
     rots = _nlerp(quats, w)
-    rots[:, 0] = (_about_up(heading, up) * Rotation.from_quat(rots[:, 0])).as_quat()
+    rots[:, 0] = (about_up(heading, up) * Rotation.from_quat(rots[:, 0])).as_quat()
     root = ground.copy()
     root[:, up] = height
     return Clip(sk, float(fps), root, normalised(rots), loop=False, name=name)

@@ -35,7 +35,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from studio.jobs import Job, JobContext, UserError
-from studio.motion.blend import frame_count, sample_clip
+from studio.motion.sampling import frame_count, sample_clip
 from studio.motion.clip import Clip
 from studio.motion.fk import forward_kinematics, root_trajectory
 

@@ -4,8 +4,9 @@ from scipy.spatial.transform import Rotation
 
 from studio.jobs import Job, UserError
 from studio.motion.blend import (blend_clips, blend_job, blend_sliding, crossfade_weights,
-                                 loop_transform, normalise_weights, sample_clip)
+                                 normalise_weights)
 from studio.motion.fk import forward_kinematics, root_trajectory
+from studio.motion.sampling import loop_transform, sample_clip
 from studio.motion.library import load_builtin
 from studio.motion.phase import model_available
 

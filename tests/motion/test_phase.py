@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from studio.jobs import UserError
-from studio.motion.blend import mirror_shift, sample_clip
+from studio.motion.blend import mirror_shift
+from studio.motion.sampling import sample_clip
 from studio.motion.deepmimic import HUMANOID
 from studio.motion.library import load_builtin
 from studio.motion.phase import (ROLE, compute_phase, contact_cadence, default_model_path,

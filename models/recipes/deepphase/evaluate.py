@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from studio.motion.blend import (blend_clips, blend_sliding, crossfade_weights,  # noqa: E402
-                                 sample_clip)
+from studio.motion.blend import blend_clips, blend_sliding, crossfade_weights  # noqa: E402
+from studio.motion.sampling import sample_clip  # noqa: E402
 from studio.motion.library import load_builtin  # noqa: E402
 from studio.motion.phase import compute_phase, contact_cadence, regularity  # noqa: E402
 from studio.paths import SHARED_DATA  # noqa: E402

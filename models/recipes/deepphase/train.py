@@ -294,7 +294,8 @@ def export(model: PAE, args, mean: np.ndarray, std: np.ndarray, training: dict) 
 
 def validate(model_dir: Path) -> dict:
     """Stride-channel phase regularity and cadence error on the training walk/run, scaled."""
-    from studio.motion.blend import choose_channel, sample_clip
+    from studio.motion.blend import choose_channel
+    from studio.motion.sampling import sample_clip
     from studio.motion.phase import compute_phase, contact_cadence, regularity
 
     rows = []
