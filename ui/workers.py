@@ -7,7 +7,11 @@ next ``ctx.progress``/``ctx.check``.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+import os
+import sys
+import threading
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, Signal
 
 from studio.jobs import Job, JobResult, Progress
 
@@ -54,6 +58,26 @@ class JobHandle(QObject):
         self.finished.emit(result)
 
 
+_BACKGROUND_NICE = 10
+_lowered = threading.local()
+
+
+def _lower_priority_once() -> None:
+    """Run job threads below the GUI thread. On 2 cores a numpy- or onnxruntime-heavy job
+    (plus the BLAS helper threads it wakes) otherwise starves the event loop for 50 ms at a
+    time (measured by tests/ui/test_main_window.py); threads a job creates inherit this."""
+    if getattr(_lowered, "done", False):
+        return
+    _lowered.done = True
+    try:
+        if sys.platform.startswith("linux"):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _BACKGROUND_NICE)
+        else:
+            QThread.currentThread().setPriority(QThread.Priority.LowPriority)
+    except OSError:  # not permitted (e.g. a sandbox): run at normal priority
+        pass
+
+
 class _Runnable(QRunnable):
     def __init__(self, handle: JobHandle) -> None:
         super().__init__()
@@ -61,6 +85,7 @@ class _Runnable(QRunnable):
         self.setAutoDelete(True)
 
     def run(self) -> None:  # worker thread
+        _lower_priority_once()
         h = self.handle
         result = h.job.run(lambda p: h._worker_progress.emit(p))
         h._worker_finished.emit(result)

@@ -130,7 +130,7 @@ def test_settings_dialog_value(qtbot):
     assert "CPU" in dlg.explain.text()
 
 
-def _max_timer_gap_during_busy_job(window, qtbot) -> float:
+def _timer_gaps_during_busy_job(window, qtbot) -> np.ndarray:
     def busy(ctx):
         t0 = time.perf_counter()
         a = np.random.default_rng(0).random((300, 300))
@@ -156,16 +156,24 @@ def _max_timer_gap_during_busy_job(window, qtbot) -> float:
     result = blocker.args[0]
     assert result.ok and result.value > 0
     assert len(ticks) > 100
-    return float(np.diff(ticks).max())
+    return np.diff(ticks)
 
 
 def test_gui_stays_responsive_during_a_job(window, qtbot):
-    """While a 2-second job runs, a 10 ms timer keeps firing at least every 50 ms. One
-    re-measure is allowed: on a shared 2-core machine another process can steal the core
-    once; a UI that really blocks fails both runs."""
-    gap = _max_timer_gap_during_busy_job(window, qtbot)
-    if gap >= 0.050:
-        gap = min(gap, _max_timer_gap_during_busy_job(window, qtbot))
+    """While a 2-second job runs, a 10 ms timer keeps firing at least every 50 ms.
+
+    Up to three measurements: on this shared 2-core VM the whole process is occasionally
+    frozen for ~50 ms (the sampler thread of a probe stalled with the GUI thread: not the GIL,
+    not GC), so one long gap in a run proves nothing. A UI that blocks fails every run, and
+    the 99th-percentile gap catches one that is merely sluggish."""
+    worst = []
+    for _ in range(3):
+        gaps = _timer_gaps_during_busy_job(window, qtbot)
+        assert np.percentile(gaps, 99) < 0.030, f"timer gaps p99 {np.percentile(gaps, 99) * 1000:.0f} ms"
+        worst.append(float(gaps.max()))
+        if worst[-1] < 0.050:
+            break
+    gap = min(worst)
     assert gap < 0.050, f"event loop blocked for {gap * 1000:.0f} ms"
 
 
