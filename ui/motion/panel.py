@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from studio.jobs import Job
 from studio.media.filetypes import FileKind, Workbench
 from ui.panel_base import WorkbenchPanel
-from ui.widgets.panel_parts import EmptyState, card, header, section
+from ui.widgets.panel_parts import EmptyState, card, form, header, section
 from ui.widgets.plots import make_plot, pen
 from ui.widgets.timeline import Timeline
 
@@ -137,18 +137,11 @@ class MotionPanel(WorkbenchPanel):
         self.blend_button.setObjectName("Primary")
         self.blend_button.setEnabled(False)
         self.blend_button.clicked.connect(self.blend)
-        blend_form = QFormLayout()
-        blend_form.setLabelAlignment(Qt.AlignLeft)
-        blend_form.setHorizontalSpacing(10)
-        blend_form.setVerticalSpacing(6)
         self.blend_a = QLabel("select a clip in the library")
         self.blend_a.setObjectName("PanelSubtitle")
-        blend_form.addRow("A", self.blend_a)
-        blend_form.addRow("B", self.blend_b)
-        blend_form.addRow("Mode", self.blend_mode)
-        blend_form.addRow("Start", self.blend_start)
-        blend_form.addRow("Fade", self.blend_len)
-        blend_form.addRow("Length", self.blend_total)
+        blend_form = form(("A", self.blend_a), ("B", self.blend_b), ("Mode", self.blend_mode),
+                          ("Start", self.blend_start), ("Fade", self.blend_len),
+                          ("Length", self.blend_total))
         blend_w = QWidget()
         bl = QVBoxLayout(blend_w)
         bl.setContentsMargins(12, 12, 12, 12)

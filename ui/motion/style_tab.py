@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout,
                                QLabel, QPushButton, QVBoxLayout, QWidget)
 
 from studio.jobs import Job
 from ui import theme
 from ui.motion.common import LICENCE_TIP, failed, licence_note, load_source, muted
+from ui.widgets.panel_parts import form
 from ui.widgets.plots import make_plot
 
 # 15 Bandai styles: distinct hues; DeepMimic clips (labelled by their own name) share one grey
@@ -178,14 +179,8 @@ class StyleTab(QWidget):
         self.keep_root.setChecked(True)
         self.keep_root.setToolTip("Keep the content's ground path and turning; take only the "
                                   "pose and root height from the model")
-        form = QFormLayout()
-        form.setLabelAlignment(Qt.AlignLeft)
-        form.setHorizontalSpacing(10)
-        form.setVerticalSpacing(6)
-        form.addRow("Content", self.content_label)
-        form.addRow("Style", self.style_combo)
-        form.addRow("Strength", self.strength)
-        form.addRow("", self.keep_root)
+        rows = form(("Content", self.content_label), ("Style", self.style_combo),
+                    ("Strength", self.strength), ("", self.keep_root))
         self.transfer_button = QPushButton("Transfer style")
         self.transfer_button.setObjectName("Primary")
         self.transfer_button.setEnabled(False)
@@ -198,7 +193,7 @@ class StyleTab(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 12)
         lay.setSpacing(8)
-        lay.addLayout(form)
+        lay.addLayout(rows)
         lay.addSpacing(2)
         lay.addWidget(self.transfer_button)
         lay.addWidget(self.result)

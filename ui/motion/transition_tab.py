@@ -3,13 +3,12 @@ in-point; TransitionNet or a baseline, and a side-by-side comparison with interp
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QPushButton, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QComboBox, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from studio.jobs import Job
 from ui.motion.common import (METHOD_LABELS, METHOD_SHORT, failed, licence_note, load_source,
                               muted)
+from ui.widgets.panel_parts import form
 
 PLAYHEAD = -1  # the out-point spin box's special value: follow the timeline
 
@@ -48,16 +47,8 @@ class TransitionTab(QWidget):
             self.method.setCurrentIndex(1)
             self.method.setToolTip("TransitionNet is not installed (models/transition)")
 
-        form = QFormLayout()
-        form.setLabelAlignment(Qt.AlignLeft)
-        form.setHorizontalSpacing(10)
-        form.setVerticalSpacing(6)
-        form.addRow("A", self.a_label)
-        form.addRow("Out", self.out_frame)
-        form.addRow("B", self.b_combo)
-        form.addRow("In", self.in_frame)
-        form.addRow("Gap", self.gap)
-        form.addRow("Method", self.method)
+        rows = form(("A", self.a_label), ("Out", self.out_frame), ("B", self.b_combo),
+                    ("In", self.in_frame), ("Gap", self.gap), ("Method", self.method))
 
         self.generate_button = QPushButton("Generate transition")
         self.generate_button.setObjectName("Primary")
@@ -75,7 +66,7 @@ class TransitionTab(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 12, 12, 12)
         lay.setSpacing(8)
-        lay.addLayout(form)
+        lay.addLayout(rows)
         lay.addSpacing(2)
         lay.addWidget(self.generate_button)
         lay.addWidget(self.compare_button)

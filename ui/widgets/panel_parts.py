@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget, QHBoxLayout
+from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QPushButton, QVBoxLayout, QWidget, QHBoxLayout
 
 
 def header(title: str, subtitle: str) -> QWidget:
@@ -25,6 +25,17 @@ def section(text: str) -> QLabel:
     lab = QLabel(text.upper())
     lab.setObjectName("SectionLabel")
     return lab
+
+
+def form(*rows: tuple[str, QWidget]) -> QFormLayout:
+    """A tool form (label, field) in the house spacing: left-aligned labels, 10/6 px gaps."""
+    f = QFormLayout()
+    f.setLabelAlignment(Qt.AlignLeft)
+    f.setHorizontalSpacing(10)
+    f.setVerticalSpacing(6)
+    for label, widget in rows:
+        f.addRow(label, widget)
+    return f
 
 
 def card(*widgets: QWidget, spacing: int = 8) -> QFrame:
