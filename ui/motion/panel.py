@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from studio.jobs import Job
 from studio.media.filetypes import FileKind, Workbench
 from ui.panel_base import WorkbenchPanel
-from ui.widgets.panel_parts import EmptyState, card, form, header, section
+from ui.widgets.panel_parts import EmptyState, card, form, header, section, tool_column
 from ui.widgets.plots import make_plot, pen
 from ui.widgets.timeline import Timeline
 
@@ -143,13 +143,7 @@ class MotionPanel(WorkbenchPanel):
                           ("Start", self.blend_start), ("Fade", self.blend_len),
                           ("Length", self.blend_total))
         blend_w = QWidget()
-        bl = QVBoxLayout(blend_w)
-        bl.setContentsMargins(12, 12, 12, 12)
-        bl.setSpacing(8)
-        bl.addLayout(blend_form)
-        bl.addSpacing(2)
-        bl.addWidget(self.blend_button)
-        bl.addStretch(1)
+        tool_column(blend_w, blend_form, self.blend_button)
 
         # the tools: blend, transition (TransitionNet), style (StyleVAE)
         from ui.motion.style_tab import StyleTab

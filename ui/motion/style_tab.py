@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout,
 from studio.jobs import Job
 from ui import theme
 from ui.motion.common import LICENCE_TIP, failed, licence_note, load_source, muted
-from ui.widgets.panel_parts import form
+from ui.widgets.panel_parts import form, tool_column
 from ui.widgets.plots import make_plot
 
 # 15 Bandai styles: distinct hues; DeepMimic clips (labelled by their own name) share one grey
@@ -190,15 +190,7 @@ class StyleTab(QWidget):
         self.result = muted("")
         self.result.hide()
         self.note = licence_note()
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(12, 12, 12, 12)
-        lay.setSpacing(8)
-        lay.addLayout(rows)
-        lay.addSpacing(2)
-        lay.addWidget(self.transfer_button)
-        lay.addWidget(self.result)
-        lay.addWidget(self.note)
-        lay.addStretch(1)
+        tool_column(self, rows, self.transfer_button, self.result, self.note)
 
     def clip_changed(self, clip) -> None:
         ok = clip is not None

@@ -3,12 +3,12 @@ in-point; TransitionNet or a baseline, and a side-by-side comparison with interp
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QPushButton, QSpinBox, QWidget
 
 from studio.jobs import Job
 from ui.motion.common import (METHOD_LABELS, METHOD_SHORT, failed, licence_note, load_source,
                               muted)
-from ui.widgets.panel_parts import form
+from ui.widgets.panel_parts import form, tool_column
 
 PLAYHEAD = -1  # the out-point spin box's special value: follow the timeline
 
@@ -63,16 +63,7 @@ class TransitionTab(QWidget):
         self.result.hide()
         self.note = licence_note()
 
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(12, 12, 12, 12)
-        lay.setSpacing(8)
-        lay.addLayout(rows)
-        lay.addSpacing(2)
-        lay.addWidget(self.generate_button)
-        lay.addWidget(self.compare_button)
-        lay.addWidget(self.result)
-        lay.addWidget(self.note)
-        lay.addStretch(1)
+        tool_column(self, rows, self.generate_button, self.compare_button, self.result, self.note)
         panel.timeline.frameChanged.connect(self._playhead)
 
     # -- state from the panel ---------------------------------------------------------------

@@ -38,6 +38,19 @@ def form(*rows: tuple[str, QWidget]) -> QFormLayout:
     return f
 
 
+def tool_column(owner: QWidget, rows: QFormLayout, *widgets: QWidget) -> QVBoxLayout:
+    """A tool tab's layout on ``owner``: the form, then buttons and notes, then stretch."""
+    lay = QVBoxLayout(owner)
+    lay.setContentsMargins(12, 12, 12, 12)
+    lay.setSpacing(8)
+    lay.addLayout(rows)
+    lay.addSpacing(2)
+    for w in widgets:
+        lay.addWidget(w)
+    lay.addStretch(1)
+    return lay
+
+
 def card(*widgets: QWidget, spacing: int = 8) -> QFrame:
     f = QFrame()
     f.setObjectName("Card")
