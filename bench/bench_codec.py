@@ -1,7 +1,9 @@
-"""Codec workbench benchmark: metric throughput at 1080p (ours vs FFmpeg's filters, same run)
-and the wall time of a small whole sweep.
+"""Codec workbench benchmark: metric throughput at 1080p (ours vs FFmpeg's filters, same run),
+VMAF/XPSNR frames/s through the FFmpeg executable against PSNR-only scoring, and the wall time
+of a small whole sweep.
 
     .venv/bin/python bench/bench_codec.py [--frames 20] [--sweep-frames 30] [--no-sweep]
+                                          [--no-vmaf | --only-vmaf]
 
 The 1080p pairs are synthetic textured frames and their x264 (CRF 32) decodes, so the
 distortion is real coding noise. FFmpeg's filters are timed on frames already wrapped as
@@ -138,6 +140,70 @@ def bench_metrics(n: int) -> None:
     print(f"  {'all per-frame metrics (sweep)':34s} {all_ours:9.1f} {'-':>11s} {'-':>12s}")
 
 
+def _write_y4m(path: Path, frames) -> Path:
+    from studio.codec.reference import Y4MWriter
+
+    h, w = frames[0][0].shape
+    with open(path, "wb") as fh:
+        writer = Y4MWriter(fh, w, h, Fraction(25), "yuv420p")
+        for planes in frames:
+            writer.write(planes)
+    return path
+
+
+def bench_vmaf(n: int) -> None:
+    """VMAF (and the other FFmpeg-executable metrics) against PSNR-only scoring, side by side.
+
+    Both inputs go through Y4M files as in a sweep (the encode is decoded to a temp Y4M
+    first), so each FFmpeg row includes starting the executable and reading 2 x n frames;
+    the executable's own ``psnr`` filter on the same files shows that floor. "ours PSNR"
+    is the sweep's per-frame PSNR on planes already in memory."""
+    from studio.codec import ffmetrics, ffmpeg_tool
+
+    avail = ffmetrics.available_metrics()
+    if not avail["vmaf"][0]:
+        print(f"VMAF: skipped ({avail['vmaf'][1]})")
+        return
+    cpus = os.cpu_count() or 1
+    pairs = make_pairs(n)
+    with tempfile.TemporaryDirectory(prefix="bench-vmaf-") as tmp:
+        ref = _write_y4m(Path(tmp) / "ref.y4m", [r for r, _ in pairs])
+        dist = _write_y4m(Path(tmp) / "dist.y4m", [d for _, d in pairs])
+
+        def best_fps(fn, repeats: int = REPEATS) -> float:
+            best = float("inf")
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn()
+                best = min(best, time.perf_counter() - t0)
+            return n / best
+
+        def exe_psnr() -> None:
+            ffmpeg_tool.run(["-i", ffmpeg_tool.path_arg(dist), "-i", ffmpeg_tool.path_arg(ref),
+                             "-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"])
+
+        def ff(metric_list, threads=1):
+            return lambda: ffmetrics.compute(ref, dist, "yuv420p", metric_list, threads=threads)
+
+        ours = time_ours(pairs, lambda r, d: [metrics.mse(x, y) for x, y in zip(r, d)])
+        rows = [("PSNR, ours (planes in memory)", ours),
+                ("PSNR, FFmpeg exe psnr filter (Y4M)", best_fps(exe_psnr)),
+                ("VMAF v0.6.1, 1 thread", best_fps(ff(["vmaf"]))),
+                (f"VMAF v0.6.1, {cpus} threads", best_fps(ff(["vmaf"], cpus))),
+                ("VMAF + VMAF NEG, 1 thread", best_fps(ff(["vmaf", "vmaf_neg"]))),
+                ("VMAF + PSNR-HVS, 1 thread", best_fps(ff(["vmaf", "psnr_hvs"]))),
+                ("VMAF + CAMBI, 1 thread", best_fps(ff(["vmaf", "cambi"]))),
+                ("VMAF + CIEDE2000, 1 thread", best_fps(ff(["vmaf", "ciede2000"]), 1)),
+                ("XPSNR (Y, U, V)", best_fps(ff(["xpsnr_y"]))),
+                (f"all 6 FFmpeg metrics, {cpus} threads",
+                 best_fps(ff(ffmetrics.FF_METRICS, cpus), 1))]
+    print(f"FFmpeg-executable metrics, 1920x1080 yuv420p 8-bit, {n} frames, {cpus} CPUs, "
+          f"FFmpeg {ffmpeg_tool.capabilities().version}")
+    print(f"  {'scoring':40s} {'fps':>8s} {'PSNR-only fps / this':>21s}")
+    for name, fps in rows:
+        print(f"  {name:40s} {fps:8.1f} {ours / fps:21.1f}")
+
+
 def bench_sweep(frames: int) -> None:
     from studio.codec.sweep import SweepSpec, run_sweep
     from studio.jobs import JobContext
@@ -165,8 +231,15 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--sweep-frames", type=int, default=30)
     ap.add_argument("--no-sweep", action="store_true")
+    ap.add_argument("--no-vmaf", action="store_true", help="skip the FFmpeg-executable metrics")
+    ap.add_argument("--only-vmaf", action="store_true", help="only the FFmpeg-executable metrics")
     a = ap.parse_args()
+    if a.only_vmaf:
+        bench_vmaf(a.frames)
+        return
     bench_metrics(a.frames)
+    if not a.no_vmaf:
+        bench_vmaf(a.frames)
     if not a.no_sweep:
         bench_sweep(a.sweep_frames)
 

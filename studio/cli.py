@@ -45,7 +45,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for mp in manifests:
         r = check(mp)
         rel = mp.parent.relative_to(root) if mp.is_relative_to(root) else mp.parent
-        status = f"loads on {r.provider.replace('ExecutionProvider', '')}" if r.loads else "FAILS"
+        status = r.status  # "loads on CPU", "runs 1 row(s) per call on CPU: ...", "FAILS"
         print(f"{rel}  [{status}]")
         if r.manifest:
             print(f"  role: {r.manifest.role}  version: {r.manifest.version}"
@@ -59,6 +59,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         if not r.loads:
             bad += 1
             print("  error: " + r.error.replace("\n", "\n  "))
+        for w in r.warnings:
+            print("  warning: " + w)
     return 1 if bad else 0
 
 

@@ -38,18 +38,35 @@ class _Bar:
 
 
 def run_job_cli(job: Job, quiet: bool = False) -> JobResult:
-    """Run ``job`` on a worker thread so Ctrl-C in the main thread can cancel it cleanly."""
+    """Run ``job`` on a worker thread so Ctrl-C in the main thread can cancel it cleanly.
+
+    The main thread waits on an Event, not ``Thread.join()``: in Python 3.11 a
+    KeyboardInterrupt that lands inside ``join()`` marks the still-running worker as finished
+    (CPython gh-90882), so the process exited mid-encode: FFmpeg's threads aborted it
+    ("terminate called without an active exception", exit 134) and a hidden ``.part`` file
+    stayed behind. Here the worker is told to cancel and waited for until it has cleaned up."""
     bar = None if quiet else _Bar(job.title)
     box: dict[str, JobResult] = {}
-    worker = threading.Thread(target=lambda: box.setdefault("r", job.run(bar)), daemon=True)
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["r"] = job.run(bar)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=target, name=f"job: {job.title}", daemon=True)
     worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.1)
-    except KeyboardInterrupt:
-        job.cancel()
-        sys.stderr.write("\ncancelling...\n")
-        worker.join()
+    cancelling = False
+    while not done.is_set():
+        try:
+            done.wait(0.1)
+        except KeyboardInterrupt:
+            if not cancelling:  # later presses: still cleaning up, keep waiting
+                cancelling = True
+                job.cancel()
+                sys.stderr.write("\ncancelling...\n")
+                sys.stderr.flush()
     if bar:
         bar.close()
     result = box.get("r") or JobResult(JobStatus.CANCELLED, error=f"{job.title}: cancelled")

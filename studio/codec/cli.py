@@ -1,8 +1,9 @@
 """`studio codec ...`: sweeps, BD-rate tables and exports from the command line.
 
     studio codec sweep INPUT --codecs x264,x265,av1,vp9 --points 5 --out REPORT_DIR
-    studio codec bdrate REPORT_DIR --anchor x264 [--metric psnr_y] [--method pchip]
-    studio codec export REPORT_DIR [--csv F] [--json F] [--svg F] [--metric psnr_y]
+    studio codec bdrate REPORT_DIR [--anchor x264] [--metric psnr_y] [--method pchip]
+    studio codec export REPORT_DIR [--csv F] [--json F] [--svg F] [--frames-csv F] [--metric M]
+    studio codec score REPORT_DIR --metrics vmaf,xpsnr [--force]
 
 ``register(subparsers)`` adds the ``codec`` command to the app's argparse tree; each action
 sets ``func(args) -> int`` (the exit status). Exit status of ``sweep``: 0 all points done,
@@ -65,11 +66,11 @@ def _run(job: Job) -> JobResult:
     return run_job_cli(job)
 
 
-def _write_reports(proj: Project, out: Path, metric: str) -> list[Path]:
-    files = [out / "report.csv", out / f"rd_{metric}.svg"]
-    report.export_csv(proj, files[0])
-    report.export_svg(proj, files[1], metric)
-    return files
+def _write_reports(proj: Project, out: Path, metric: str, anchor: str | None = None) -> list[Path]:
+    files = report.export_csv(proj, out / "report.csv", anchor=anchor, metric=metric)
+    report.export_frames_csv(proj, out / "frames.csv")
+    report.export_svg(proj, out / f"rd_{metric}.svg", metric)
+    return [*files, out / "frames.csv", out / f"rd_{metric}.svg"]
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -80,7 +81,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             presets=parse_presets(args.preset or [], codecs),
             values=parse_values(args.values or []), max_frames=args.frames or None,
             max_seconds=args.seconds, workers=args.workers, ms_ssim=not args.no_ms_ssim,
-            vmaf=args.vmaf)
+            vmaf=not args.no_vmaf, extra_metrics=_split(args.metrics or ""),
+            ladder=args.ladder, target=args.target)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -94,7 +96,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     summary = result.value
     proj = Project.load(out)
     try:
-        files = _write_reports(proj, out, args.metric)
+        files = _write_reports(proj, out, args.metric, args.anchor)
         print(f"{len(summary.done)} points encoded, {len(summary.skipped)} already done, "
               f"{len(summary.failed)} failed, in {summary.seconds:.1f} s")
         for note in summary.notes:
@@ -111,6 +113,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 3 if summary.failed else 0
 
 
+def cmd_encoders(args: argparse.Namespace) -> int:
+    """List every codec and FFmpeg-executable metric with its state on this machine."""
+    from studio.codec import ffmetrics, ffmpeg_tool
+    from studio.codec.encoders.pyav_backend import pyav_version
+
+    caps = ffmpeg_tool.capabilities()
+    print(f"PyAV backend:   {pyav_version()}")
+    print("FFmpeg backend: " + (f"{caps.exe} (FFmpeg {caps.version})" if caps.ok
+                                 else f"unavailable: {caps.problem}"))
+    print()
+    print(f"{'codec':12s} {'backend':8s} {'encoder':12s} {'kind':6s} {'quality':9s} state")
+    for key, spec in encoders.CODECS.items():
+        ok, why = encoders.encoder_for(spec).available(spec)
+        kind = "image" if spec.image else ("intra" if spec.intra else "video")
+        print(f"{key:12s} {spec.backend:8s} {spec.encoder:12s} {kind:6s} {spec.value_name:9s} "
+              f"{'ok' if ok else 'missing: ' + why}")
+    print()
+    for name, (ok, why) in ffmetrics.available_metrics().items():
+        print(f"metric {name:10s} {'ok' if ok else 'missing: ' + why}")
+    return 0
+
+
 def cmd_bdrate(args: argparse.Namespace) -> int:
     try:
         proj = Project.load(args.report_dir)
@@ -119,30 +143,73 @@ def cmd_bdrate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(report.format_bd_table(rows))
+    flagged = sum(1 for r in rows if r.warnings)
+    if flagged:
+        print(f"warning: {flagged} of {len(rows)} rows deserve less trust (lines marked !)")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """CSV (+ companion BD CSV), JSON (with the BD table), SVG, per-frame CSV. A BD table
+    that cannot be made (metric or anchor missing) is reported; the other files are written,
+    and the exit status is 1 only when the anchor was asked for explicitly."""
+    bd = not args.no_bd
     try:
         proj = Project.load(args.report_dir)
-        written = []
+        bd_error = ""
+        if bd and (args.csv or args.json):
+            _rows, bd_error = report.try_bd_table(proj, args.anchor, args.metric, args.method)
+        written: list[str] = []
         if args.csv:
-            report.export_csv(proj, args.csv)
-            written.append(args.csv)
+            written += [str(f) for f in report.export_csv(proj, args.csv, args.anchor,
+                                                         args.metric, args.method, bd=bd)]
         if args.json:
-            report.export_json(proj, args.json, args.anchor, args.metric)
+            report.export_json(proj, args.json, args.anchor, args.metric, args.method, bd=bd)
             written.append(args.json)
         if args.svg:
             report.export_svg(proj, args.svg, args.metric)
             written.append(args.svg)
+        if args.frames_csv:
+            report.export_frames_csv(proj, args.frames_csv)
+            written.append(args.frames_csv)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print("wrote " + (", ".join(written) if written else "nothing (give --csv, --json or --svg)"))
+    print("wrote " + (", ".join(written) if written else
+                      "nothing (give --csv, --json, --svg or --frames-csv)"))
+    if bd_error:
+        print(f"{'error' if args.anchor else 'warning'}: no BD table: {bd_error}", file=sys.stderr)
+        return 1 if args.anchor else 0
     return 0
 
 
-METRIC_CHOICES = ("psnr_y", "psnr_yuv", "ssim_y", "ssim_y_db", "ms_ssim", "vmaf")
+def cmd_score(args: argparse.Namespace) -> int:
+    """Add metrics to a finished project without re-encoding. Exit status: 0 every point
+    scored (or already had them), 1 an error or a failed point, 130 cancelled."""
+    from studio.codec.score import parse_metrics, rescore_job
+
+    try:
+        wanted = parse_metrics(_split(args.metrics))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    result = _run(rescore_job(args.report_dir, wanted, workers=args.workers, force=args.force))
+    if result.status is JobStatus.CANCELLED:   # run_job_cli already printed the error
+        print(f"points scored before the cancel are kept in {args.report_dir}", file=sys.stderr)
+        return 130
+    if not result.ok:
+        return 1
+    s = result.value
+    print(f"{len(s.done)} points scored with {', '.join(s.metrics)}, {len(s.skipped)} already "
+          f"had them, {len(s.failed)} failed, in {s.seconds:.1f} s")
+    for note in s.notes:
+        print(f"note: {note}")
+    for pid, err in s.failed.items():
+        print(f"failed: {pid}: {err}", file=sys.stderr)
+    return 1 if s.failed else 0
+
+
+METRIC_CHOICES = report.BD_METRICS   # psnr_y ... psnr_y_global (MSE-pooled) ... cambi
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -152,6 +219,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="codec_action", metavar="ACTION")
     sub.required = True
+
+    c = sub.add_parser("encoders", help="what this machine can encode and measure, and why "
+                                        "something is missing")
+    c.set_defaults(func=cmd_encoders)
 
     s = sub.add_parser("sweep", help="encode a rate ladder per codec and score it")
     s.add_argument("input", help="source video (any container PyAV reads)")
@@ -169,8 +240,19 @@ def register(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--seconds", type=float, default=None, help="max duration in seconds")
     s.add_argument("--workers", type=int, default=None,
                    help="parallel encodes (default min(2, CPUs); 0: no worker processes)")
+    s.add_argument("--ladder", choices=("fixed", "adaptive"), default="fixed",
+                   help="fixed: each codec's default CRF/QP range; adaptive: probe the clip and "
+                        "spread the points evenly over --target (default fixed)")
+    s.add_argument("--target", default="psnr_y:30-45", metavar="METRIC:LOW-HIGH",
+                   help="quality span of the adaptive ladder: psnr_y:30-45 or vmaf:60-97 "
+                        "(default %(default)s)")
     s.add_argument("--no-ms-ssim", action="store_true", help="skip MS-SSIM (the slowest metric)")
-    s.add_argument("--vmaf", action="store_true", help="add VMAF when imageio-ffmpeg is present")
+    s.add_argument("--no-vmaf", action="store_true",
+                   help="skip VMAF (computed by default where the FFmpeg executable has libvmaf)")
+    s.add_argument("--vmaf", action="store_true", help=argparse.SUPPRESS)  # the old opt-in
+    s.add_argument("--metrics", default="", metavar="M1,M2",
+                   help="more metrics from the FFmpeg executable: vmaf_neg, xpsnr_y, psnr_hvs, "
+                        "ciede2000, cambi")
     s.add_argument("--metric", choices=METRIC_CHOICES, default="psnr_y",
                    help="metric for the chart and BD table (default psnr_y)")
     s.add_argument("--anchor", default=None, help="BD anchor (default: the first codec)")
@@ -178,17 +260,38 @@ def register(subparsers) -> argparse.ArgumentParser:
 
     b = sub.add_parser("bdrate", help="BD-rate / BD-quality table of a finished sweep")
     b.add_argument("report_dir")
-    b.add_argument("--anchor", default="x264", help="codec or codec/preset/mode (default x264)")
-    b.add_argument("--metric", choices=METRIC_CHOICES, default="psnr_y")
-    b.add_argument("--method", choices=("pchip", "akima", "cubic"), default="pchip")
+    b.add_argument("--anchor", default=None,
+                   help="codec or codec/preset/mode (default: the first codec)")
+    b.add_argument("--metric", choices=METRIC_CHOICES, default="psnr_y",
+                   help="psnr_y_global: PSNR-Y pooled over the clip's MSE, like FFmpeg's "
+                        "average; cambi is lower-is-better and compared as such")
+    b.add_argument("--method", choices=("pchip", "akima", "cubic"), default="pchip",
+                   help="interpolation (default pchip); the others are computed as a "
+                        "cross-check and a disagreement is a warning")
     b.set_defaults(func=cmd_bdrate)
 
     e = sub.add_parser("export", help="export a sweep as CSV, JSON and/or an SVG chart")
     e.add_argument("report_dir")
-    e.add_argument("--csv")
-    e.add_argument("--json")
-    e.add_argument("--svg")
+    e.add_argument("--csv", help="one row per point; the BD table goes beside it as *_bd.csv")
+    e.add_argument("--json", help="points, curves, encoder versions and options, BD tables")
+    e.add_argument("--svg", help="rate-distortion chart")
+    e.add_argument("--frames-csv", metavar="F",
+                   help="per-frame metrics: one row per point per frame")
     e.add_argument("--metric", choices=METRIC_CHOICES, default="psnr_y")
-    e.add_argument("--anchor", default=None, help="include a BD table in the JSON")
+    e.add_argument("--anchor", default=None, help="BD anchor (default: the first codec)")
+    e.add_argument("--method", choices=("pchip", "akima", "cubic"), default="pchip")
+    e.add_argument("--no-bd", action="store_true", help="leave the BD table out")
     e.set_defaults(func=cmd_export)
+
+    r = sub.add_parser("score", help="add metrics (VMAF, XPSNR...) to a finished sweep, "
+                                     "without re-encoding")
+    r.add_argument("report_dir")
+    r.add_argument("--metrics", required=True, metavar="M1,M2",
+                   help="comma list from: psnr_y, ssim_y, ms_ssim, vmaf, vmaf_neg, xpsnr_y "
+                        "(or xpsnr), psnr_hvs, ciede2000, cambi")
+    r.add_argument("--force", action="store_true",
+                   help="score points again even if they already have these metrics")
+    r.add_argument("--workers", type=int, default=None,
+                   help="points scored in parallel (default min(2, CPUs); 0: one at a time)")
+    r.set_defaults(func=cmd_score)
     return p

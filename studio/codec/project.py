@@ -21,7 +21,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -57,14 +57,26 @@ class Point:
     stream: str = ""          # path relative to the project folder
     frames_file: str = ""
     frames: int = 0
-    bytes: int = 0
-    bitrate_kbps: float = 0.0  # measured from packet sizes
+    bytes: int = 0             # the elementary stream as a decoder receives it: every coded
+                               # packet as stored + out-of-band parameter sets (extradata) once
+    bitrate_kbps: float = 0.0  # 8 * bytes / the clip's real duration (from its timestamps)
+    file_bytes: int = 0        # the container file(s) on disk
+    file_kbps: float = 0.0     # 8 * file_bytes / duration: what a download would cost
+    extradata_bytes: int = 0   # part of ``bytes`` carried out of band (avcC/hvcC/av1C...)
+    bpp: float = 0.0           # bits per pixel per frame (the rate unit of still images)
     encode_s: float = 0.0
     score_s: float = 0.0
     keyframes: int = 0
     pix_fmt: str = ""
     metrics: dict[str, float] = field(default_factory=dict)   # pooled over frames
     finished: str = ""
+    backend: str = ""          # which Encoder ran it: pyav, ffmpeg (executable), learned...
+    encoder: str = ""          # FFmpeg encoder name (libx264...)
+    encoder_version: str = ""  # library version string where the backend can tell
+    options: dict[str, str] = field(default_factory=dict)   # exact encoder options used
+    command: str = ""          # the full command line, for executable backends
+    frame_range: list[int] = field(default_factory=list)    # [first, end) of the reference;
+                                                            # empty: the whole clip
 
     @property
     def label(self) -> str:
@@ -92,9 +104,17 @@ class Curve:
 
     @property
     def label(self) -> str:
+        """Names what the bare preset value is ("AV1 (SVT-AV1) preset 8", "VP9 (libvpx)
+        cpu-used 4"); a codec spec's ``preset_name`` wins over the built-in knob names."""
+        knobs = {"vp9": "cpu-used", "aom": "cpu-used", "rav1e": "speed", "jxl": "effort",
+                 "webp": "method", "avif": "cpu-used"}
         spec = encoders.CODECS.get(self.codec)
         name = spec.label if spec else self.codec
-        return f"{name} {self.preset}" + (" (ABR)" if self.mode == "bitrate" else "")
+        family = getattr(spec, "family", self.codec.replace("-intra", ""))
+        knob = getattr(spec, "preset_name", "") or knobs.get(family, "preset")
+        only = bool(spec) and len(getattr(spec, "presets", ())) <= 1   # nothing to tell apart
+        text = f"{name} {knob} {self.preset}" if self.preset and not only else name
+        return text + (" (ABR)" if self.mode == "bitrate" else "")
 
     def rates(self) -> list[float]:
         return [p.bitrate_kbps for p in self.points]
@@ -143,9 +163,10 @@ class Project:
         self.reference: ReferenceInfo | None = None
         self.points: dict[str, Point] = {}
         self.notes: list[str] = []
+        self.ladders: dict[str, dict] = {}   # codec/preset -> adaptive ladder and its probes
         self.created = time.strftime("%Y-%m-%dT%H:%M:%S")
         self._clip: ReferenceClip | None = None
-        self._readers: dict[str, encoders.StreamFrameReader] = {}   # viewer cache, 4 newest
+        self._readers: dict[str, encoders.FrameReader] = {}   # viewer cache, 4 newest
 
     # --- persistence --------------------------------------------------------------------------
     @property
@@ -181,6 +202,7 @@ class Project:
             proj.max_seconds = data.get("max_seconds")
             proj.created = data.get("created", proj.created)
             proj.notes = list(data.get("notes", []))
+            proj.ladders = dict(data.get("ladders", {}))
             if data.get("reference"):
                 proj.reference = ReferenceInfo.from_dict(data["reference"])
             for d in data.get("points", []):
@@ -197,6 +219,7 @@ class Project:
             "source": self.source, "max_frames": self.max_frames, "max_seconds": self.max_seconds,
             "reference": self.reference.to_dict() if self.reference else None,
             "notes": self.notes,
+            "ladders": self.ladders,
             "points": [asdict(p) for p in self.points.values()],
         }
 
@@ -256,11 +279,22 @@ class Project:
         assert ref is not None
         reader = self._readers.pop(pid, None)
         if reader is None:
-            reader = encoders.StreamFrameReader(self.folder / pt.stream, ref.fps, ref.pix_fmt)
+            spec = encoders.codec_spec(pt.codec)
+            reader = encoders.encoder_for(spec).reader(spec, self.folder / pt.stream, ref)
         self._readers[pid] = reader            # most recently used last
         while len(self._readers) > 4:
             self._readers.pop(next(iter(self._readers))).close()
         return reader.planes(index)
+
+    def decoded_frames(self, pid: str) -> Iterator[encoders.DecodedFrame]:
+        """Every decoded frame of a finished point, in order, through its own backend."""
+        pt = self.point(pid)
+        if pt.status != DONE or not pt.stream:
+            raise UserError(f"{self.folder}: point {pid} has no stream ({pt.status})")
+        ref = self.reference
+        assert ref is not None
+        spec = encoders.codec_spec(pt.codec)
+        return encoders.encoder_for(spec).decode(spec, self.folder / pt.stream, ref, ref.frames)
 
     def point_rgb(self, pid: str, index: int, rotate: bool = True) -> np.ndarray:
         """Frame ``index`` of an encoded point, decoded, as (H, W, 3) uint8 RGB."""

@@ -15,8 +15,10 @@ Normalisation choices (recorded in ``ReferenceInfo.notes`` when they apply):
   already has ceil(w/2) chroma columns, so the crop keeps the surviving samples bit-exact;
   padding would instead add synthetic pixels that the encoders spend bits on and that flatter
   the metrics.
-* variable frame rate: every decoded picture becomes one reference frame (none dropped or
-  repeated); the encodes run at the average rate, which the bitrate is computed with.
+* frame timing: every decoded picture becomes one reference frame (none dropped or repeated)
+  and keeps its own timestamp. Rates come from the timestamps, never from a stream header
+  (an MKV may declare 1000 fps for frames 40 ms apart); the encodes carry the same timing and
+  bitrates divide by the real duration, so variable-frame-rate clips are rated fairly.
 * rotation (display matrix): frames stay in coded orientation (metrics do not depend on it);
   the rotation is kept so viewers and encodes display it the right way up.
 """
@@ -58,14 +60,51 @@ class ReferenceInfo:
     cropped: tuple[int, int] = (0, 0)   # columns, rows removed at the right/bottom
     source: dict = field(default_factory=dict)  # VideoInfo.to_dict() of the source
     notes: list[str] = field(default_factory=list)
+    # Presentation time of each frame in ``time_base`` units, the first at 0. Empty (projects
+    # made before timing was kept): frames are 1/fps apart.
+    pts: list[int] = field(default_factory=list)
+    time_base: Fraction = Fraction(0)
+
+    @property
+    def timed(self) -> bool:
+        return len(self.pts) == self.frames and self.time_base > 0
+
+    def frame_step(self) -> Fraction:
+        """The typical (median) frame interval in seconds: the nominal rate's inverse."""
+        if self.timed and self.frames > 1:
+            steps = sorted(b - a for a, b in zip(self.pts, self.pts[1:]))
+            return steps[len(steps) // 2] * self.time_base
+        return 1 / self.fps
+
+    def times(self) -> list[Fraction]:
+        """Presentation time of every frame (seconds, exact)."""
+        if self.timed:
+            return [p * self.time_base for p in self.pts]
+        return [Fraction(i) / self.fps for i in range(self.frames)]
 
     @property
     def duration_s(self) -> float:
+        """The real duration: the last frame lasts as long as the interval before it."""
+        if self.timed:
+            last = (self.pts[-1] - self.pts[-2]) * self.time_base if self.frames > 1 \
+                else 1 / self.fps
+            return float((self.pts[-1] - self.pts[0]) * self.time_base + last)
         return self.frames / float(self.fps)
+
+    @property
+    def vfr(self) -> bool:
+        if not self.timed or self.frames < 3:
+            return False
+        steps = [b - a for a, b in zip(self.pts, self.pts[1:])]
+        return max(steps) - min(steps) > max(1, 0.02 * sorted(steps)[len(steps) // 2])
+
+    def clock(self) -> "FrameClock":
+        return FrameClock(self.times())
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["fps"] = [self.fps.numerator, self.fps.denominator]
+        d["time_base"] = [self.time_base.numerator, self.time_base.denominator]
         d["cropped"] = list(self.cropped)
         return d
 
@@ -73,8 +112,29 @@ class ReferenceInfo:
     def from_dict(d: dict) -> "ReferenceInfo":
         d = dict(d)
         d["fps"] = Fraction(*d["fps"])
+        d["time_base"] = Fraction(*d["time_base"]) if d.get("time_base") else Fraction(0)
         d["cropped"] = tuple(d.get("cropped", (0, 0)))
         return ReferenceInfo(**d)
+
+
+class FrameClock:
+    """Maps a decoded picture's timestamp back to the reference frame it must be.
+
+    A timestamp within half the shortest frame interval of frame ``i`` is frame ``i``;
+    anything else is no frame at all (the caller reports it as misalignment)."""
+
+    def __init__(self, times: list[Fraction]) -> None:
+        self.times = np.array([float(t) for t in times], dtype=np.float64)
+        steps = np.diff(self.times)
+        self.tolerance = float(steps.min()) / 2 if steps.size else 0.5
+
+    def index(self, seconds: float) -> int | None:
+        if not self.times.size:
+            return None
+        i = int(np.searchsorted(self.times, seconds))
+        best = min((j for j in (i - 1, i) if 0 <= j < self.times.size),
+                   key=lambda j: abs(self.times[j] - seconds))
+        return best if abs(self.times[best] - seconds) <= self.tolerance else None
 
 
 def plane_shapes(width: int, height: int) -> list[tuple[int, int]]:
@@ -90,13 +150,31 @@ class Y4MWriter:
                  full_range: bool = False) -> None:
         colour = {"yuv420p": "420jpeg", "yuv420p10le": "420p10"}[pix_fmt]
         rng = "FULL" if full_range else "LIMITED"
-        header = (f"YUV4MPEG2 W{width} H{height} F{fps.numerator}:{fps.denominator} Ip A1:1 "
-                  f"C{colour} XCOLORRANGE={rng}\n")
+        self._fields = (width, height, colour, rng)
         self._fh = fh
         self._shapes = plane_shapes(width, height)
         self._dtype = video_io.plane_dtype(pix_fmt)
         self.frames = 0
-        fh.write(header.encode("ascii"))
+        self._start = fh.tell()
+        fh.write(self._header(fps))
+
+    _HEADER_LEN = 128   # fixed, padded with an X comment: set_rate() rewrites it in place
+
+    def _header(self, fps: Fraction) -> bytes:
+        width, height, colour, rng = self._fields
+        text = (f"YUV4MPEG2 W{width} H{height} F{fps.numerator}:{fps.denominator} Ip A1:1 "
+                f"C{colour} XCOLORRANGE={rng} X")
+        pad = self._HEADER_LEN - len(text) - 1
+        if pad < 0:
+            raise ValueError("Y4M header too long")
+        return (text + "-" * pad + "\n").encode("ascii")
+
+    def set_rate(self, fps: Fraction) -> None:
+        """Correct the header's frame rate once the frames' timestamps are known."""
+        here = self._fh.tell()
+        self._fh.seek(self._start)
+        self._fh.write(self._header(fps))
+        self._fh.seek(here)
 
     def write(self, planes: list[np.ndarray]) -> None:
         self._fh.write(FRAME_TAG)
@@ -232,9 +310,6 @@ def prepare_reference(source: str | os.PathLike, out_path: str | os.PathLike,
                      f"{target}")
     elif info.bit_depth > 10:
         notes.append(f"{info.bit_depth}-bit source compared at 10 bits")
-    if info.vfr:
-        notes.append(f"variable frame rate: every decoded picture is one frame; encodes and "
-                     f"bitrates use the average rate {float(info.fps):.3f} fps")
     if info.rotation:
         notes.append(f"display rotation {info.rotation} deg: frames kept in coded orientation, "
                      f"rotated only for display")
@@ -255,10 +330,15 @@ def prepare_reference(source: str | os.PathLike, out_path: str | os.PathLike,
     else:
         rng_src = rng_dst = "JPEG" if full else "MPEG"
     cs = {"bt709": "ITU709", "bt601": "ITU601", "bt2020": "BT2020"}[info.colorspace]
+    raw_pts: list[int | None] = []
+    time_base: Fraction | None = None
     with atomic_path(out_path) as tmp:
         with open(tmp, "wb") as fh:
             writer = Y4MWriter(fh, width, height, info.fps, target, full)
             for frame in video_io.iter_frames(source, limit, report):
+                if time_base is None and frame.time_base:
+                    time_base = Fraction(frame.time_base)
+                raw_pts.append(frame.pts if frame.time_base == time_base else None)
                 if (frame.width, frame.height) != (info.width, info.height):
                     frame = frame.reformat(width=info.width, height=info.height)
                 if not _same_layout(frame.format.name, target):
@@ -270,11 +350,53 @@ def prepare_reference(source: str | os.PathLike, out_path: str | os.PathLike,
                 if on_frame is not None:
                     on_frame(writer.frames, expected)
             frames = writer.frames
+            pts, tb, fps, timing_notes = frame_timing(raw_pts, time_base, info.fps)
+            writer.set_rate(fps)
     notes.extend(report.notes)
     if report.stopped_early and limit and frames < limit:
         notes.append(f"only {frames} frames could be used")
+    notes.extend(timing_notes)
     return ReferenceInfo(file=Path(out_path).name, width=width, height=height, pix_fmt=target,
-                         bit_depth=video_io.pix_fmt_depth(target), frames=frames, fps=info.fps,
+                         bit_depth=video_io.pix_fmt_depth(target), frames=frames, fps=fps,
+                         pts=pts, time_base=tb,
                          rotation=info.rotation, colorspace=info.colorspace, full_range=full,
                          cropped=(info.width - width, info.height - height),
                          source=info.to_dict(), notes=notes)
+
+
+def frame_timing(raw_pts: list[int | None], time_base: Fraction | None,
+                 header_fps: Fraction) -> tuple[list[int], Fraction, Fraction, list[str]]:
+    """Timestamps of the decoded pictures -> (pts from 0, time base, nominal fps, notes).
+
+    The nominal rate is the median frame interval's inverse, because stream headers lie (an
+    MKV's 1000 fps time base, a phone's 'average' over a VFR clip). Missing or non-increasing
+    timestamps fall back to even spacing at the header's rate, with a note."""
+    n = len(raw_pts)
+    notes: list[str] = []
+    ok = n > 0 and time_base is not None and time_base > 0 and all(p is not None for p in raw_pts)
+    if ok:
+        ints = [int(p) for p in raw_pts]  # type: ignore[arg-type]
+        ok = all(b > a for a, b in zip(ints, ints[1:]))
+    if not ok:
+        if n > 1:
+            notes.append(f"the source's timestamps are missing or out of order: frames are "
+                         f"taken as evenly spaced at {float(header_fps):.3f} fps")
+        tb = 1 / header_fps
+        return list(range(n)), tb, header_fps, notes
+    assert time_base is not None
+    pts = [p - ints[0] for p in ints]
+    if n == 1:
+        return pts, time_base, header_fps, notes
+    steps = sorted(b - a for a, b in zip(pts, pts[1:]))
+    median = steps[len(steps) // 2] * time_base
+    fps = (1 / median).limit_denominator(1001)
+    if abs(float(fps) - float(header_fps)) > 0.01 * float(fps):
+        notes.append(f"frame rate {float(fps):.3f} fps measured from the timestamps (the "
+                     f"stream header says {float(header_fps):.3f} fps)")
+    if steps[-1] - steps[0] > max(1, 0.02 * steps[len(steps) // 2]):
+        duration = float((2 * pts[-1] - pts[-2]) * time_base)
+        notes.append(f"variable frame rate: frame intervals from {float(steps[0] * time_base) * 1000:.1f} "
+                     f"to {float(steps[-1] * time_base) * 1000:.1f} ms; every picture is one frame, "
+                     f"the encodes keep each frame's timestamp, and bitrates use the real "
+                     f"duration {duration:.3f} s (average {(n / duration):.3f} fps)")
+    return pts, time_base, fps, notes

@@ -14,10 +14,13 @@ more presets, or more rate points) only encodes what is new; failed points are r
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import shutil
 import signal
+import tempfile
 import time
 import traceback
 from collections import deque
@@ -27,9 +30,10 @@ from pathlib import Path
 from typing import Callable
 
 from studio.codec import encoders, metrics
+from studio.codec.adaptive import Target, adaptive_ladder
 from studio.codec.project import DONE, FAILED, Point, Project, point_id, write_json
-from studio.codec.reference import ReferenceClip, ReferenceInfo, prepare_reference
-from studio.jobs import Cancelled, Job, JobContext, UserError, atomic_path
+from studio.codec.reference import ReferenceClip, ReferenceInfo, Y4MWriter, prepare_reference
+from studio.jobs import Cancelled, Job, JobContext, UserError, atomic_directory, atomic_path
 
 REFERENCE_FILE = "reference.y4m"
 # Test hook: a worker whose point id contains this string dies hard (os._exit), to prove that
@@ -56,7 +60,10 @@ class SweepSpec:
     workers: int | None = None              # None: min(2, cpus); 0: in the calling thread
     ssim: bool = True
     ms_ssim: bool = True
-    vmaf: bool = False                      # used when available (see vmaf.vmaf_available)
+    vmaf: bool = True                       # used where the FFmpeg executable has libvmaf
+    extra_metrics: list[str] = field(default_factory=list)   # more ffmetrics columns
+    ladder: str = "fixed"                   # "fixed" (CRF range per codec) or "adaptive"
+    target: str = "psnr_y:30-45"            # adaptive: METRIC:LOW-HIGH
 
 
 @dataclass
@@ -79,7 +86,7 @@ class PointTask:
     threads: int
     ssim: bool
     ms_ssim: bool
-    vmaf: bool
+    ff_metrics: tuple[str, ...]   # columns computed by the FFmpeg executable (ffmetrics)
 
 
 # --- one point (runs in a worker process or in the calling thread) ------------------------------
@@ -90,7 +97,10 @@ def run_point(task: PointTask, report: Callable[[str, int], None],
     :class:`Cancelled` (every other failure becomes a failed point with its message)."""
     pt = Point.from_dict(task.point)
     folder = Path(task.folder)
-    stream_rel, frames_rel = f"streams/{pt.id}.mp4", f"frames/{pt.id}.json"
+    spec = encoders.codec_spec(pt.codec)
+    enc = encoders.encoder_for(spec)
+    stream_rel = f"streams/{pt.id}" + ("" if spec.image else f".{spec.ext}")
+    frames_rel = f"frames/{pt.id}.json"
     stream_path = folder / stream_rel
     crash = os.environ.get(CRASH_ENV)
     ref: ReferenceClip | None = None
@@ -105,35 +115,52 @@ def run_point(task: PointTask, report: Callable[[str, int], None],
             check()
             report("encode", i)
 
-        with atomic_path(stream_path) as tmp:
-            enc = encoders.encode_clip(ref, settings, tmp, on_encoded)
+        atomic = atomic_directory if spec.image else atomic_path
+        with atomic(stream_path) as tmp:
+            result = enc.encode(spec, ref, settings, tmp, on_encoded, check)
         t0 = time.perf_counter()
         scores, pict = [], []
-        for df in encoders.decode_points(stream_path, info.pix_fmt, info.fps, info.frames):
-            check()
-            scores.append(metrics.score_frame(ref.planes(df.index), df.planes, info.bit_depth,
-                                              task.ssim, task.ms_ssim))
-            pict.append(df.pict_type)
-            report("score", df.index + 1)
-        per_frame: dict[str, list] = metrics.columns(scores)
-        if task.vmaf:
-            from studio.codec.vmaf import compute_vmaf
-            per_frame["vmaf"] = compute_vmaf(folder / info.file, stream_path, info.pix_fmt,
-                                             task.threads)
-        per_frame["frame_bytes"] = enc.frame_bytes
+        with tempfile.TemporaryDirectory(prefix="studio-score-") as tmpdir:
+            decoded_y4m = Path(tmpdir) / "decoded.y4m"
+            with open(decoded_y4m, "wb") if task.ff_metrics else contextlib.nullcontext() as fh:
+                writer = Y4MWriter(fh, info.width, info.height, ref.reader.fps, info.pix_fmt,
+                                   info.full_range) if fh is not None else None
+                for df in enc.decode(spec, stream_path, info, info.frames):
+                    check()
+                    scores.append(metrics.score_frame(ref.planes(df.index), df.planes,
+                                                      info.bit_depth, task.ssim, task.ms_ssim))
+                    pict.append(df.pict_type)
+                    if writer is not None:
+                        writer.write(df.planes)
+                    report("score", df.index + 1)
+            per_frame: dict[str, list] = metrics.columns(scores)
+            pooled_ff: dict[str, float] = {}
+            if task.ff_metrics:
+                from studio.codec import ffmetrics
+                ff = ffmetrics.compute(folder / info.file, decoded_y4m, info.pix_fmt,
+                                       list(task.ff_metrics), task.threads, check_cancel=check)
+                per_frame.update(ff)
+                pooled_ff = ffmetrics.pool(ff)
+        per_frame["frame_bytes"] = result.frame_bytes
         per_frame["pict_type"] = pict
         pooled = metrics.pool(per_frame, info.bit_depth)
+        pooled.update(pooled_ff)
         write_json(folder / frames_rel, per_frame)
         pt.status, pt.error = DONE, ""
         pt.stream, pt.frames_file = stream_rel, frames_rel
-        pt.frames, pt.bytes, pt.bitrate_kbps = enc.frames, enc.bytes, enc.bitrate_kbps
-        pt.encode_s, pt.score_s = enc.encode_s, time.perf_counter() - t0
-        pt.keyframes, pt.pix_fmt, pt.metrics = enc.keyframes, enc.pix_fmt, pooled
+        pt.frames, pt.bytes, pt.bitrate_kbps = result.frames, result.bytes, result.bitrate_kbps
+        pt.file_bytes, pt.file_kbps = result.file_bytes, result.file_kbps
+        pt.extradata_bytes = result.extradata_bytes
+        pt.bpp = 8.0 * result.bytes / (info.width * info.height * max(1, result.frames))
+        pt.encode_s, pt.score_s = result.encode_s, time.perf_counter() - t0
+        pt.keyframes, pt.pix_fmt, pt.metrics = result.keyframes, result.pix_fmt, pooled
+        pt.backend, pt.encoder, pt.encoder_version = enc.name, spec.encoder, result.encoder_version
+        pt.options, pt.command = result.options, result.command
     except Cancelled:
-        stream_path.unlink(missing_ok=True)
+        _remove(stream_path)
         raise
     except Exception as exc:  # noqa: BLE001 - one failed point must not stop the sweep
-        stream_path.unlink(missing_ok=True)
+        _remove(stream_path)
         pt.status = FAILED
         pt.error = f"{type(exc).__name__}: {exc}"
         pt.metrics = {}
@@ -145,6 +172,13 @@ def run_point(task: PointTask, report: Callable[[str, int], None],
             ref.close()
     pt.finished = time.strftime("%Y-%m-%dT%H:%M:%S")
     return asdict(pt)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 # --- worker-process plumbing ------------------------------------------------------------------
@@ -220,12 +254,26 @@ def _validate(spec: SweepSpec) -> None:
         raise UserError(f"unknown rate mode {spec.mode!r}; use crf or bitrate")
     if not spec.codecs:
         raise UserError("no codec chosen")
-    avail = encoders.available_codecs()
     for c in spec.codecs:
         if c not in encoders.CODECS:
             raise UserError(f"unknown codec {c!r}; choose from {', '.join(encoders.CODECS)}")
-        if not avail[c][0]:
-            raise UserError(f"codec {c} cannot be used: {avail[c][1]}")
+        cs = encoders.CODECS[c]
+        ok, why = encoders.encoder_for(cs).available(cs)
+        if not ok:
+            raise UserError(f"codec {c} cannot be used on this machine: {why} "
+                            f"(see `studio codec encoders`)")
+        if spec.mode not in cs.rate_modes:
+            raise UserError(f"codec {c} has no {spec.mode} mode; use --mode "
+                            f"{' or '.join(cs.rate_modes)}")
+    if spec.ladder not in ("fixed", "adaptive"):
+        raise UserError(f"unknown ladder {spec.ladder!r}; use fixed or adaptive")
+    if spec.ladder == "adaptive":
+        if spec.mode != "crf":
+            raise UserError("the adaptive ladder places quality values: use it with --mode crf")
+        try:
+            Target.parse(spec.target)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     for c, presets in spec.presets.items():
         cs = encoders.CODECS.get(c)
         for p in presets:
@@ -235,21 +283,78 @@ def _validate(spec: SweepSpec) -> None:
         raise UserError("points must be at least 1")
 
 
-def _plan(spec: SweepSpec, ref: ReferenceInfo) -> list[Point]:
+def _presets(spec: SweepSpec, c: str) -> list[str]:
+    cs = encoders.CODECS[c]
+    return spec.presets.get(c) or spec.presets.get(cs.family) or [cs.default_preset]
+
+
+def _plan(spec: SweepSpec, ref: ReferenceInfo,
+          adaptive: dict[str, list[float]] | None = None) -> list[Point]:
     out = []
     for c in spec.codecs:
-        cs = encoders.CODECS[c]
-        presets = spec.presets.get(c) or spec.presets.get(cs.family) or [cs.default_preset]
-        values = spec.values.get(c) or spec.values.get("*") or encoders.ladder(
-            c, spec.mode, spec.points, ref.width, ref.height, float(ref.fps))
-        for pr in presets:
+        for pr in _presets(spec, c):
+            values = spec.values.get(c) or spec.values.get("*") or \
+                (adaptive or {}).get(f"{c}/{pr}") or encoders.ladder(
+                    c, spec.mode, spec.points, ref.width, ref.height, float(ref.fps))
             for v in values:
                 v = float(v)
                 try:
-                    encoders._check_value(cs, encoders.EncodeSettings(c, spec.mode, v, pr))
+                    encoders.check_settings(encoders.EncodeSettings(c, spec.mode, v, pr))
                 except ValueError as exc:
                     raise UserError(str(exc)) from None
                 out.append(Point(point_id(c, pr, spec.mode, v), c, pr, spec.mode, v))
+    return out
+
+
+def _codec_notes(spec: SweepSpec, ref: ReferenceInfo) -> list[str]:
+    """Say where an encoder cannot take the reference as it is."""
+    notes = []
+    for c in spec.codecs:
+        cs = encoders.CODECS[c]
+        if ref.bit_depth > 8 and not cs.high_bit_depth:
+            notes.append(f"{cs.label} codes 8 bits only in this build: the {ref.bit_depth}-bit "
+                         f"reference is rounded to 8 bits for it (and scored at "
+                         f"{ref.bit_depth} bits)")
+        if cs.only_10bit and ref.bit_depth == 8:
+            notes.append(f"{cs.label} takes 10-bit input only: the 8-bit reference is coded at "
+                         f"10 bits (exact x4) and decoded pictures are rounded back to 8 bits")
+        if cs.family == "jxl":
+            notes.append(f"{cs.label} codes RGB only in this build: its scores include a 4:2:0 "
+                         f"-> RGB -> 4:2:0 round trip through the {ref.colorspace} matrix")
+        if ref.vfr and cs.image:
+            notes.append(f"{cs.label} codes each frame as an image: frame timing does not apply")
+    return notes
+
+
+def _adaptive_ladders(spec: SweepSpec, proj: Project, ref: ReferenceInfo, ctx: JobContext,
+                      threads: int) -> dict[str, list[float]]:
+    """Probe each codec/preset once per project and target; later runs reuse the result."""
+    target = Target.parse(spec.target)
+    out: dict[str, list[float]] = {}
+    todo = [(c, pr) for c in spec.codecs for pr in _presets(spec, c)
+            if not (spec.values.get(c) or spec.values.get("*"))]
+    clip = None
+    try:
+        for k, (c, pr) in enumerate(todo):
+            key = f"{c}/{pr}"
+            stored = proj.ladders.get(key)
+            if stored and stored.get("target") == str(target) and \
+                    stored.get("points") == spec.points:
+                out[key] = list(stored["values"])
+                continue
+            ctx.progress(k, len(todo), f"probing {key} for an adaptive ladder", force=True)
+            if clip is None:
+                clip = ReferenceClip(proj.folder / ref.file, ref)
+            lad = adaptive_ladder(encoders.CODECS[c], pr, clip, spec.points, target, threads,
+                                  ctx.check)
+            proj.ladders[key] = {**lad.to_dict(), "points": spec.points}
+            if lad.note not in proj.notes:
+                proj.notes.append(lad.note)
+            proj.save()
+            out[key] = lad.values
+    finally:
+        if clip is not None:
+            clip.close()
     return out
 
 
@@ -277,8 +382,34 @@ def _open_project(spec: SweepSpec, folder: Path) -> Project:
     return proj
 
 
-def run_sweep(spec: SweepSpec, project_path: str | os.PathLike, ctx: JobContext) -> SweepSummary:
-    """Job function: run (or extend) a sweep into the project folder ``project_path``."""
+def _ff_metrics(spec: SweepSpec, ref: ReferenceInfo, notes: list[str]) -> tuple[str, ...]:
+    """The FFmpeg-executable metrics to compute: VMAF by default where libvmaf exists (a
+    note says why not), plus any extra ones asked for (an error if unavailable)."""
+    from studio.codec import ffmetrics
+    try:
+        extra = ffmetrics.normalize(spec.extra_metrics)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    avail = ffmetrics.available_metrics(ref.width, ref.height, ref.pix_fmt)
+    want = (["vmaf"] if spec.vmaf else []) + [m for m in extra if m != "vmaf"]
+    out = []
+    for m in want:
+        ok, why = avail[m]
+        if ok:
+            out.append(m)
+        elif m == "vmaf" and m not in extra:
+            msg = f"VMAF not computed: {why}"
+            if msg not in notes:
+                notes.append(msg)
+        else:
+            raise UserError(f"metric {m} is not available here: {why}")
+    return tuple(out)
+
+
+def run_sweep(spec: SweepSpec, project_path: str | os.PathLike, ctx: JobContext,
+              on_point: Callable[[Point], None] | None = None) -> SweepSummary:
+    """Job function: run (or extend) a sweep into the project folder ``project_path``.
+    ``on_point(point)`` hears every finished (or failed) point, from the job's thread."""
     t0 = time.perf_counter()
     folder = Project.resolve_folder(project_path)
     _validate(spec)
@@ -302,15 +433,15 @@ def run_sweep(spec: SweepSpec, project_path: str | os.PathLike, ctx: JobContext)
         raise UserError(f"{spec.input}: no frame to compare")
 
     # 2. what is new
-    plan = _plan(spec, ref)
-    want_vmaf = spec.vmaf
-    if want_vmaf:
-        from studio.codec.vmaf import vmaf_available
-        ok, msg = vmaf_available()
-        if not ok:
-            want_vmaf = False
-            if msg not in proj.notes:
-                proj.notes.append(msg)
+    workers = default_workers() if spec.workers is None else max(0, int(spec.workers))
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    adaptive = _adaptive_ladders(spec, proj, ref, ctx, os.cpu_count() or 1) \
+        if spec.ladder == "adaptive" else None
+    plan = _plan(spec, ref, adaptive)
+    for note in _codec_notes(spec, ref):
+        if note not in proj.notes:
+            proj.notes.append(note)
+    ff_metrics = _ff_metrics(spec, ref, proj.notes)
     todo: list[Point] = []
     for pt in plan:
         old = proj.points.get(pt.id)
@@ -323,10 +454,8 @@ def run_sweep(spec: SweepSpec, project_path: str | os.PathLike, ctx: JobContext)
     proj.save()
     summary.notes.extend(proj.notes)
 
-    workers = default_workers() if spec.workers is None else max(0, int(spec.workers))
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     tasks = [PointTask(str(folder), asdict(p), ref.to_dict(), threads, spec.ssim, spec.ms_ssim,
-                       want_vmaf) for p in todo]
+                       ff_metrics) for p in todo]
     bar = _Progress(ctx, ref.frames, len(tasks))
     bar.ref_done = ref.frames
 
@@ -335,6 +464,8 @@ def run_sweep(spec: SweepSpec, project_path: str | os.PathLike, ctx: JobContext)
         proj.points[pt.id] = pt
         proj.save()
         bar.point_finished(pt.id)
+        if on_point is not None:
+            on_point(pt)
         if pt.status == DONE:
             summary.done.append(pt.id)
         else:
@@ -443,7 +574,8 @@ def _drain(q, bar: _Progress) -> None:
     bar.push()
 
 
-def sweep_job(spec: SweepSpec, project_path: str | os.PathLike) -> Job:
+def sweep_job(spec: SweepSpec, project_path: str | os.PathLike,
+              on_point: Callable[[Point], None] | None = None) -> Job:
     """The sweep as a :class:`studio.jobs.Job` for the UI worker or the CLI."""
     name = Path(spec.input).name
-    return Job(f"Codec sweep of {name}", lambda ctx: run_sweep(spec, project_path, ctx))
+    return Job(f"Codec sweep of {name}", lambda ctx: run_sweep(spec, project_path, ctx, on_point))

@@ -167,6 +167,13 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             steps = steps[steps > 0]
             if steps.size >= 2 and (steps.max() - steps.min()) > max(1, 0.02 * np.median(steps)):
                 vfr = True
+            if steps.size and vs.time_base and not vfr:
+                # Headers lie (an MKV's 1000 fps time base for 25 fps frames): trust the
+                # timestamps' median interval when the two disagree.
+                measured = (1 / (Fraction(int(np.median(steps))) * vs.time_base)) \
+                    .limit_denominator(1001)
+                if abs(float(measured) - float(rate)) > 0.01 * float(measured):
+                    rate = measured
         if frames is None and duration_s:
             frames = max(1, round(duration_s * float(rate)))
         info = VideoInfo(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -165,22 +166,28 @@ def _parse_header(path: Path, lines: list[str], i: int, key: str) -> tuple[str, 
     if i >= len(lines):
         raise UserError(f"{path}: line {i + 1}: file ends before '{key}:'")
     line = lines[i].strip()
-    if not line.lower().replace(" ", "").startswith(key.lower().replace(" ", "") + ":"):
+    # Exporters differ in spacing: "Frame Time:", "Frame\tTime:\t", "FrameTime :".
+    if not re.sub(r"\s+", "", line).lower().startswith(key.lower().replace(" ", "") + ":"):
         raise UserError(f"{path}: line {i + 1}: expected '{key}:', got {line[:40]!r}")
     return line.split(":", 1)[1].strip(), i + 1
 
 
 def read_bvh(path: str | os.PathLike) -> Clip:
     """Read a BVH file into a :class:`Clip`. Raises :class:`UserError` with the file and
-    line number on malformed input, NaNs, or a motion with no frames."""
+    line number on malformed input, NaNs, or a motion with no frames.
+
+    Tolerated, as Blender and assimp do: a UTF-8 byte-order mark, tabs in the MOTION header,
+    and a MOTION section with one frame row more or fewer than "Frames:" says (the rows
+    present are used and ``clip.meta["notes"]`` says so)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a folder, not a BVH file") from None
     lines = text.splitlines()
+    del text  # the lines hold it all; keep one copy of a long file, not two
     parser = _Parser(path, lines)
     motion = parser.parse_hierarchy()
     value, i = _parse_header(path, lines, motion + 1, "Frames")
@@ -195,48 +202,69 @@ def read_bvh(path: str | os.PathLike) -> Clip:
         raise UserError(f"{path}: line {i}: frame time is not a number: {value!r}")
     if not (np.isfinite(frame_time) and frame_time > 0):
         raise UserError(f"{path}: line {i}: frame time must be positive, got {value}")
-    if n_frames <= 0:
-        raise UserError(f"{path}: the clip has no frames (Frames: {n_frames})")
+    if n_frames < 0:
+        raise UserError(f"{path}: negative frame count (Frames: {n_frames})")
 
     skel = Skeleton(parser.names, parser.parents, np.array(parser.offsets), parser.channels)
     n_chan = sum(len(c) for c in skel.channels)
-    rows, linenos = [], []
-    for k in range(i, len(lines)):
-        toks = lines[k].split()
-        if toks:
-            rows.append(toks)
-            linenos.append(k + 1)
-    if len(rows) < n_frames:
+    # Frame rows are parsed in blocks straight into one float array: a token list per
+    # value (8 million Python strings for a 50,000-frame, 162-channel file) took ~1 GB.
+    linenos = [k + 1 for k in range(i, len(lines)) if not lines[k].isspace() and lines[k]]
+    notes: list[str] = []
+    if not linenos:
+        raise UserError(f"{path}: the clip has no frames (Frames: {n_frames})")
+    if len(linenos) == n_frames - 1 or len(linenos) == n_frames + 1:
+        # Off by one is a common exporter slip (a counted rest frame, a lost last line).
+        notes.append(f"the header says {n_frames} frames but the file has {len(linenos)}; "
+                     f"all {len(linenos)} were read")
+        n_frames = len(linenos)
+    if len(linenos) < n_frames:
         raise UserError(f"{path}: the header says {n_frames} frames but the file has "
-                        f"{len(rows)} (truncated?)")
-    if len(rows) > n_frames:
+                        f"{len(linenos)} (truncated?)")
+    if len(linenos) > n_frames:
         raise UserError(f"{path}: line {linenos[n_frames]}: more frame lines than the "
                         f"{n_frames} the header says")
-    for toks, ln in zip(rows, linenos):
-        if len(toks) != n_chan:
-            raise UserError(f"{path}: line {ln}: {len(toks)} values, expected {n_chan} "
-                            "(one per channel)")
-    try:
-        data = np.array(rows, dtype=np.float64).reshape(n_frames, n_chan)
-    except ValueError:
-        for toks, ln in zip(rows, linenos):
-            for t in toks:
-                try:
-                    float(t)
-                except ValueError:
-                    raise UserError(f"{path}: line {ln}: {t!r} is not a number") from None
-        raise
+    data = _parse_rows(path, lines, linenos, n_chan)
     if not np.all(np.isfinite(data)):
         f = int(np.argwhere(~np.isfinite(data))[0][0])
         raise UserError(f"{path}: line {linenos[f]}: NaN or infinite value in frame {f}")
 
     clip = _clip_from_channels(skel, data, 1.0 / frame_time, path.stem)
+    if notes:
+        clip.meta["notes"] = notes
     clip.check(str(path))
     from studio.motion.fk import infer_axes
 
     up, forward = infer_axes(clip)
     clip.skeleton = Skeleton(skel.names, skel.parents, skel.offsets, skel.channels, up, forward)
     return clip
+
+
+_BLOCK = 1024  # frame rows parsed at a time
+
+
+def _parse_rows(path: Path, lines: list[str], linenos: list[int], n_chan: int) -> np.ndarray:
+    """(rows, n_chan) floats from the frame lines (1-based ``linenos``), a block at a time;
+    errors name the line: a wrong number of values, or a value that is not a number."""
+    data = np.empty((len(linenos), n_chan))
+    for start in range(0, len(linenos), _BLOCK):
+        block = linenos[start:start + _BLOCK]
+        toks = [lines[ln - 1].split() for ln in block]
+        for t, ln in zip(toks, block):
+            if len(t) != n_chan:
+                raise UserError(f"{path}: line {ln}: {len(t)} values, expected {n_chan} "
+                                "(one per channel)")
+        try:
+            data[start:start + len(block)] = np.array(toks, dtype=np.float64)
+        except ValueError:
+            for t, ln in zip(toks, block):
+                for v in t:
+                    try:
+                        float(v)
+                    except ValueError:
+                        raise UserError(f"{path}: line {ln}: {v!r} is not a number") from None
+            raise
+    return data
 
 
 def _clip_from_channels(skel: Skeleton, data: np.ndarray, fps: float, name: str) -> Clip:

@@ -7,7 +7,8 @@ import argparse
 from pathlib import Path
 import sys
 
-from studio.jobs import UserError
+from studio.cli_progress import run_job_cli
+from studio.jobs import Job, UserError
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -43,7 +44,11 @@ def describe(clip, source: str) -> list[str]:
         f"up axis {'XYZ'[sk.up]}",
         "            " + ", ".join(n for j, n in enumerate(sk.names) if not ends[j]),
     ]
+    from studio.motion.units import estimate_units
+
     pose = forward_kinematics(clip)
+    lines.append(f"units:     {estimate_units(clip, pose).label}")
+    lines += [f"note:      {n}" for n in clip.meta.get("notes", ())]
     traj = root_trajectory(clip, pose)
     disp = traj.positions[-1] - traj.positions[0]
     lines.append(f"root:      travels {traj.distance:.3f} units along its path, "
@@ -74,7 +79,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from studio.cli_progress import exit_code, run_job_cli
+    from studio.cli_progress import exit_code
     from studio.motion.files import convert_job
 
     if args.fps is not None and not args.fps > 0:
@@ -89,22 +94,58 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from studio.cli_progress import exit_code, run_job_cli
-    from studio.jobs import Job
+    from studio.cli_progress import exit_code
     from studio.motion.display import clip_display
     from studio.motion.files import load_clip
     from studio.motion.render import Camera, render_mp4
+
+    if not args.fps > 0:
+        raise UserError(f"--fps must be positive, got {args.fps}")
 
     def work(ctx):
         ctx.progress(0, 1, "reading")
         d = clip_display(load_clip(args.clip))
         return render_mp4(d, args.output, ctx, Camera(azimuth_deg=args.azimuth),
-                          args.width, args.height, loops=args.loops)
+                          args.width, args.height, loops=args.loops, fps=args.fps)
 
     result = run_job_cli(Job(f"Render {Path(args.output).name}", work), quiet=args.quiet)
     if result.ok:
         print(f"wrote {args.output}")
     return exit_code(result)
+
+
+def _cmd_roles(args: argparse.Namespace) -> int:
+    from studio.motion import rigmap
+    from studio.motion.files import load_clip
+    from studio.motion.skeleton import CORE_ROLES, ROLES, find_roles
+
+    sk = load_clip(args.clip).skeleton
+    if args.clear:
+        rigmap.clear_mapping(sk)
+        print(f"cleared the saved mapping of this rig ({rigmap.mapping_path(sk)})")
+    if args.set:
+        mapping = dict(rigmap.load_mapping(sk) or {})
+        for item in args.set:
+            role, sep, joint = item.partition("=")
+            if not sep:
+                raise UserError(f"--set needs ROLE=JOINT, got {item!r}")
+            mapping[role.strip()] = joint.strip()
+        path = rigmap.save_mapping(sk, mapping)
+        print(f"saved {len(mapping)} role(s) for this rig in {path}")
+    saved = rigmap.load_mapping(sk) or {}
+    roles = find_roles(sk)
+    print(f"{args.clip}: {len(sk)} joints, rig {rigmap.rig_key(sk)}")
+    for role in ROLES:
+        j = roles.get(role)
+        how = "saved" if role in saved else "auto"
+        need = "" if role in CORE_ROLES else "  (optional)"
+        print(f"  {role:<14} {sk.names[j] if j is not None else '-':<24} "
+              f"{how if j is not None else 'missing'}{need}")
+    missing = [r for r in CORE_ROLES if r not in roles]
+    if missing:
+        print("missing: " + ", ".join(missing))
+        return 1
+    return 0
 
 
 def _cmd_phase(args: argparse.Namespace) -> int:
@@ -134,8 +175,7 @@ def _cmd_phase(args: argparse.Namespace) -> int:
 
 
 def _cmd_blend(args: argparse.Namespace) -> int:
-    from studio.cli_progress import exit_code, run_job_cli
-    from studio.jobs import Job
+    from studio.cli_progress import exit_code
     from studio.motion.blend import blend_clips, blend_sliding, crossfade_weights
     from studio.motion.files import load_clip, save_clip
 
@@ -159,12 +199,11 @@ def _cmd_blend(args: argparse.Namespace) -> int:
 
 
 LICENCE_NOTE = ("licence: {model} was trained on Bandai-Namco-Research-Motiondataset-1 "
-                "(CC BY-NC-ND 4.0): non-commercial use only")
+                "(CC BY-NC 4.0): non-commercial use only")
 
 
 def _cmd_transition(args: argparse.Namespace) -> int:
-    from studio.cli_progress import exit_code, run_job_cli
-    from studio.jobs import Job
+    from studio.cli_progress import exit_code
     from studio.motion.files import load_clip, save_clip
     from studio.motion.transition import transition
 
@@ -189,8 +228,7 @@ def _cmd_transition(args: argparse.Namespace) -> int:
 
 
 def _cmd_style(args: argparse.Namespace) -> int:
-    from studio.cli_progress import exit_code, run_job_cli
-    from studio.jobs import Job
+    from studio.cli_progress import exit_code
     from studio.motion import style as S
     from studio.motion.files import load_clip, save_clip
 
@@ -255,7 +293,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         description="A up to OUT_FRAME, N generated frames, then B from "
                         "IN_FRAME (B is moved on the ground to carry on from A). The result is "
                         "a DeepMimic-humanoid clip at 30 fps. TransitionNet fills 5..60 frames. "
-                        "Non-commercial: the model was trained on CC BY-NC-ND 4.0 data.")
+                        "Non-commercial: the model was trained on CC BY-NC 4.0 data.")
     tr.add_argument("a", help="clip A: a .bvh or DeepMimic .txt file, or a built-in clip name")
     tr.add_argument("out_frame", type=int, help="A's last frame before the gap (A's own index)")
     tr.add_argument("b", help="clip B")
@@ -270,7 +308,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     st = sub.add_parser("style", help="perform a clip in the style of another (StyleVAE)",
                         description="CONTENT performed in the style of STYLE, on the "
                         "DeepMimic humanoid at 30 fps. Non-commercial: StyleVAE was trained on "
-                        "CC BY-NC-ND 4.0 data.")
+                        "CC BY-NC 4.0 data.")
     st.add_argument("content", help="the motion to restyle: a .bvh or .txt file, or a built-in "
                     "clip name")
     st.add_argument("style", help="the clip whose style to take")
@@ -288,8 +326,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rd.add_argument("--height", type=int, default=540)
     rd.add_argument("--loops", type=int, default=1, help="play the clip this many times")
     rd.add_argument("--azimuth", type=float, default=-60.0, help="camera angle in degrees")
+    rd.add_argument("--fps", type=float, default=30.0,
+                    help="video frame rate; the clip is resampled to it (default 30)")
     rd.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     rd.set_defaults(func=_cmd_render)
+
+    ro = sub.add_parser("roles", help="which joint plays which body part; fix and save it",
+                        description="Show how the rig's joints map to the roles the tools "
+                        "need (hips, legs, arms...), and fix them: the mapping is saved per "
+                        "rig (same joint names) in the user data folder.")
+    ro.add_argument("clip", help="a .bvh file (or a built-in clip name)")
+    ro.add_argument("--set", action="append", metavar="ROLE=JOINT",
+                    help="use JOINT for ROLE (repeatable), e.g. --set left_arm=LeftShoulder")
+    ro.add_argument("--clear", action="store_true", help="forget this rig's saved mapping")
+    ro.set_defaults(func=_cmd_roles)
 
     def usage(args: argparse.Namespace) -> int:
         p.print_help(sys.stderr)

@@ -29,7 +29,7 @@ hip)`` (for the humanoid, the root's +Z axis turned by 90 degrees), its angle me
 +Y from +Z (a humanoid facing +X has heading pi/2).
 
 Corpus (:func:`load_corpus`): the Bandai-Namco-Research-Motiondataset-1 BVH clips (read from
-``shared/data``, never copied; CC BY-NC-ND 4.0) retargeted to the humanoid, plus the DeepMimic
+``shared/data``, never copied; CC BY-NC 4.0) retargeted to the humanoid, plus the DeepMimic
 clips shipped with pybullet (looping ones repeated for three cycles). Retargeted arrays are
 cached in ``~/.cache/neural-media-studio/motion-corpus`` (``STUDIO_MOTION_CACHE``). The
 held-out split (:func:`bandai_split`) is fixed so that every Bandai style keeps two contents
@@ -74,7 +74,7 @@ BANDAI_CONTENTS = ("walk", "run", "dash", "walk-back", "walk-left", "walk-right"
 BANDAI_STYLES = ("normal", "happy", "sad", "angry", "proud", "not-confident", "masculinity",
                  "feminine", "childish", "old", "tired", "active", "musical", "giant", "chimpira")
 BANDAI_LICENSE = ("Bandai-Namco-Research-Motiondataset-1 (Bandai Namco Research Inc.), "
-                  "CC BY-NC-ND 4.0: non-commercial use only")
+                  "CC BY-NC 4.0: non-commercial use only")
 PYBULLET_LICENSE = "DeepMimic humanoid clips shipped in pybullet_data (pybullet, zlib licence)"
 CACHE_VERSION = "1"
 

@@ -12,8 +12,10 @@ import numpy as np
 
 from studio.jobs import UserError
 from studio.motion.clip import Clip
-from studio.motion.contacts import foot_contacts, leg_length
+from studio.motion.contacts import foot_contacts
 from studio.motion.fk import forward_kinematics, root_trajectory
+from studio.motion.skeleton import find_roles
+from studio.motion.units import UnitScale, estimate_units
 
 
 @dataclass(eq=False)
@@ -25,6 +27,8 @@ class ClipDisplay:
     contact_joints: np.ndarray  # (F,) joint index of each foot's ankle
     contacts: np.ndarray  # (T, F) bool
     facts: dict[str, str] = field(default_factory=dict)
+    units: UnitScale | None = None  # the clip's length unit, as guessed from the rig
+    focus: int = 0  # the joint a following camera tracks: the hips (pelvis role), else joint 0
 
     @property
     def n_frames(self) -> int:
@@ -41,19 +45,27 @@ def to_z_up(p: np.ndarray, up: int) -> np.ndarray:
 
 
 def clip_display(clip: Clip) -> ClipDisplay:
+    """Everything a viewer draws, in metres with Z up (see :class:`ClipDisplay`)."""
     if clip.n_frames == 0:
         raise UserError(f"{clip.name or 'clip'}: the clip has no frames")
     pose = forward_kinematics(clip)
     if not np.isfinite(pose.positions).all():
         raise UserError(f"{clip.name or 'clip'}: forward kinematics produced NaN positions")
-    leg = leg_length(clip, pose)
-    scale = 0.01 if leg > 10 else 1.0  # BVH files are usually in centimetres
+    units = estimate_units(clip, pose)
+    scale = units.to_metres
     pos = to_z_up(pose.positions, clip.skeleton.up) * scale
     pos[..., 2] -= np.percentile(pos[..., 2].min(axis=1), 5)  # stand on the ground plane
     sk = clip.skeleton
-    bones = np.array([(p, j) for j, p in enumerate(sk.parents) if p >= 0], dtype=np.int64).reshape(-1, 2)
+    focus = find_roles(sk).get("hips", 0)
+    # No bone up to the hips from a node above them (Bandai's joint_Root stays on the floor
+    # at the origin while the body walks away: that "bone" would stretch across the scene).
+    bones = np.array([(p, j) for j, p in enumerate(sk.parents) if p >= 0 and j != focus],
+                     dtype=np.int64).reshape(-1, 2)
     facts = {"frames": str(clip.n_frames), "fps": f"{clip.fps:.4g}",
-             "duration": f"{clip.duration:.2f} s", "joints": str(len(sk))}
+             "duration": f"{clip.duration:.2f} s", "joints": str(len(sk)),
+             "units": units.label}
+    for k, note in enumerate(clip.meta.get("notes", ())):
+        facts[f"note {k + 1}" if k else "note"] = str(note)
     try:
         fc = foot_contacts(clip, pose)
         contact_joints = np.array([js[0] for js in fc.joints], dtype=np.int64)
@@ -63,4 +75,5 @@ def clip_display(clip: Clip) -> ClipDisplay:
         contact_joints, contacts = np.zeros(0, np.int64), np.zeros((clip.n_frames, 0), bool)
         facts["contacts"] = "no feet found"
     facts["path length"] = f"{root_trajectory(clip, pose).distance * scale:.2f} m"
-    return ClipDisplay(clip.name, clip.fps, pos, bones, contact_joints, contacts, facts)
+    return ClipDisplay(clip.name, clip.fps, pos, bones, contact_joints, contacts, facts, units,
+                       focus)

@@ -1,8 +1,11 @@
-"""Render a clip to video without a display: a perspective camera that follows the root,
-a ground grid, bones, joints and foot-contact markers, drawn with OpenCV.
+"""Render a clip to video without a display: a perspective camera that follows the hips
+(the pelvis role, not joint 0, which in some rigs is a static node on the floor), a ground
+grid, bones, joints and foot-contact markers, drawn with OpenCV.
 
 It runs on a worker (or headless from the CLI), so exporting never freezes the window
-and needs no OpenGL; the look matches the app's 3-D viewport.
+and needs no OpenGL; the look matches the app's 3-D viewport. Video is written at its own
+frame rate (30 fps by default): the clip is sampled at the video's frame times, so a 120 fps
+capture does not cost four times the drawing and encoding.
 """
 
 from __future__ import annotations
@@ -55,14 +58,34 @@ def project(points: np.ndarray, rot: np.ndarray, eye: np.ndarray, cam: Camera,
     return xy, p[:, 2] > 0.05
 
 
+DEFAULT_FPS = 30.0
+
+
 def draw_frame(d: ClipDisplay, i: int, cam: Camera, width: int = 960, height: int = 540,
                follow: bool = True) -> np.ndarray:
     """One RGB frame of the clip's frame ``i``."""
+    return draw_pose(d, d.positions[i], d.contacts[i] if d.contacts.size else None,
+                     f"{d.name}  {i + 1}/{d.n_frames}", cam, width, height, follow)
+
+
+def camera_target(d: ClipDisplay, pos: np.ndarray, cam: Camera, follow: bool = True
+                  ) -> np.ndarray:
+    """Where the camera looks: above the hips (``d.focus``) on the ground when following,
+    else above the origin."""
+    if not follow:
+        return np.array([0.0, 0.0, cam.target_height])
+    c = pos[d.focus]
+    return np.array([c[0], c[1], cam.target_height])
+
+
+def draw_pose(d: ClipDisplay, pos: np.ndarray, contacts: np.ndarray | None, label: str,
+              cam: Camera, width: int = 960, height: int = 540,
+              follow: bool = True) -> np.ndarray:
+    """One RGB frame of joint positions ``pos`` (J, 3) drawn with ``d``'s bones; ``contacts``
+    (F,) flags feet in contact. The camera looks at ``d.focus`` (the hips) when following."""
     img = np.empty((height, width, 3), np.uint8)
     img[:] = BG
-    pos = d.positions[i]
-    target = np.array([pos[0, 0], pos[0, 1], cam.target_height]) if follow else \
-        np.array([0.0, 0.0, cam.target_height])
+    target = camera_target(d, pos, cam, follow)
     rot, eye = cam.view(target)
     # ground grid around the target, 0.5 m spacing
     cx, cy = np.round(target[:2] * 2) / 2
@@ -86,26 +109,52 @@ def draw_frame(d: ClipDisplay, i: int, cam: Camera, width: int = 960, height: in
     for j in range(len(pos)):
         if vis[j]:
             cv2.circle(img, tuple(pix[j]), 4, JOINT, -1, cv2.LINE_AA)
-    if d.contacts.size:
-        for j in d.contact_joints[d.contacts[i]]:
+    if contacts is not None and d.contact_joints.size:
+        for j in d.contact_joints[contacts]:
             if vis[j]:
                 cv2.circle(img, tuple(pix[j]), 8, CONTACT, -1, cv2.LINE_AA)
-    label = f"{d.name}  {i + 1}/{d.n_frames}"
     cv2.putText(img, label, (14, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (200, 200, 200), 1, cv2.LINE_AA)
     return np.ascontiguousarray(img[..., ::-1])
 
 
+def frame_times(d: ClipDisplay, fps: float, loops: int = 1) -> np.ndarray:
+    """Source frame positions (fractional indices into the clip, one loop = ``n_frames``
+    frames) of each video frame at ``fps``."""
+    n = d.n_frames
+    total = max(1, int(round(n * max(1, loops) * fps / d.fps)))
+    return np.arange(total) * (d.fps / fps)
+
+
+def sample_pose(d: ClipDisplay, s: float) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Positions at fractional source frame ``s`` (wrapping every ``n_frames``; linear
+    between frames, never across the jump from a loop's end to its start), the contacts of
+    the nearest frame, and that frame's index."""
+    n = d.n_frames
+    s = float(s) % n
+    i = min(int(np.floor(s)), n - 1)
+    a = s - i
+    j = min(i + 1, n - 1)
+    pos = d.positions[i] if a == 0.0 or j == i else (1 - a) * d.positions[i] + a * d.positions[j]
+    k = j if a >= 0.5 else i
+    return pos, (d.contacts[k] if d.contacts.size else None), k
+
+
 def render_mp4(d: ClipDisplay, out: str | Path, ctx: JobContext | None = None,
                cam: Camera | None = None, width: int = 960, height: int = 540,
-               loops: int = 1) -> Path:
-    """Write the clip (``loops`` times) to an H.264 MP4 at the clip's frame rate (rounded)."""
+               loops: int = 1, fps: float | None = DEFAULT_FPS) -> Path:
+    """Write the clip (``loops`` times) to an H.264 MP4 at ``fps`` (whole frames per second;
+    None: the clip's own rate, rounded). The clip is sampled at the video's frame times, so
+    the video lasts as long as the clip whatever the two rates."""
     ctx = ctx or JobContext()
     cam = cam or Camera()
-    fps = max(1, int(round(d.fps)))
-    total = d.n_frames * max(1, loops)
+    rate = max(1, int(round(d.fps if fps is None else fps)))
+    times = frame_times(d, rate, loops)
+    total = len(times)
     with ctx.atomic_output(out) as tmp:
-        with VideoWriter(tmp, fps, width, height, crf=20, container_format="mp4") as w:
-            for k in range(total):
-                w.write(draw_frame(d, k % d.n_frames, cam, width, height))
+        with VideoWriter(tmp, rate, width, height, crf=20, container_format="mp4") as w:
+            for k, s in enumerate(times):
+                pos, contacts, i = sample_pose(d, s)
+                w.write(draw_pose(d, pos, contacts, f"{d.name}  {i + 1}/{d.n_frames}", cam,
+                                  width, height))
                 ctx.progress(k + 1, total, f"frame {k + 1}/{total}")
     return Path(out)

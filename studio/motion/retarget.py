@@ -37,11 +37,9 @@ from studio.motion.clip import Clip, normalised
 from studio.motion.contacts import DEFAULT_HEIGHT, foot_contacts
 from studio.motion.deepmimic import FOOT_SOLE_POINTS, HINGE_AXIS, HUMANOID, is_humanoid
 from studio.motion.fk import forward_kinematics, infer_axes, rest_positions
-from studio.motion.skeleton import find_roles
+from studio.motion.skeleton import CORE_ROLES, find_roles
 
-REQUIRED_ROLES = ("hips", "neck") + tuple(
-    f"{s}_{p}" for s in ("left", "right") for p in ("upleg", "leg", "foot", "arm", "forearm",
-                                                    "hand"))
+REQUIRED_ROLES = CORE_ROLES
 GROUND_PERCENTILE = 5.0
 _HINGE_WEIGHT_FLOOR = 0.05  # body-axis helper weight, so straight limbs still get a frame
 
@@ -58,16 +56,23 @@ class RetargetInfo:
 
 
 def map_joints(clip: Clip, source: str = "") -> dict[str, int]:
-    """Role -> source joint index, or :class:`UserError` naming the roles not found."""
-    roles = find_roles(clip.skeleton)
+    """Role -> source joint index, or :class:`UserError` naming the roles not found (with
+    what was matched for the others, and how to fix the mapping)."""
+    from studio.motion.rigmap import ROLE_LABELS
+
+    sk = clip.skeleton
+    roles = find_roles(sk)
     missing = [r for r in REQUIRED_ROLES if r not in roles]
     if missing:
+        name = source or clip.name or "clip"
+        found = [f"{r} = {sk.names[roles[r]]}" for r in REQUIRED_ROLES if r in roles]
         raise UserError(
-            f"{source or clip.name or 'clip'}: cannot retarget to the humanoid, joints not "
-            f"found for: {', '.join(missing)} (joint names in the file: "
-            f"{', '.join(clip.skeleton.names[:12])}{'...' if len(clip.skeleton) > 12 else ''}; "
-            "see docs/motion-retarget.md for the names understood)")
-    sk = clip.skeleton
+            f"{name}: cannot retarget to the humanoid, joints not found for: "
+            f"{', '.join(missing)} ({'; '.join(ROLE_LABELS[r] for r in missing)}). "
+            f"Matched: {', '.join(found) if found else 'none'}. "
+            f"Set the missing ones with `studio motion roles {name} --set ROLE=JOINT` or the "
+            "Motion panel's Joint roles button (saved for this rig); names understood: "
+            "docs/motion-retarget.md")
     neck_parent = sk.parents[roles["neck"]]
     roles["chest"] = neck_parent if neck_parent >= 0 else roles["hips"]
     return roles
@@ -81,6 +86,10 @@ def _basis(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Orthonormal frames (..., 3, 3) with columns (a, (a x b) x a, a x b), and how well
     defined each is (|a^ x b|, 0 when b is parallel to a)."""
     a, b = np.broadcast_arrays(a, b)
+    # A zero-length axis (a bone of length 0, or a frame where two joints meet) gets any
+    # axis and weight 0, so one degenerate frame cannot make a singular matrix.
+    zero = np.linalg.norm(a, axis=-1) < 1e-12
+    a = np.where(zero[..., None], [0.0, 1.0, 0.0], a)
     e1 = _unit(a)
     c = np.cross(e1, b)
     w = np.linalg.norm(c, axis=-1)
@@ -89,7 +98,7 @@ def _basis(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     e3 = np.where((w > 1e-9)[..., None], c, alt)
     e3 = _unit(e3)
     e2 = np.cross(e3, e1)
-    return np.stack([e1, e2, e3], axis=-1), w
+    return np.stack([e1, e2, e3], axis=-1), np.where(zero, 0.0, w)
 
 
 def _frame_rotation(p: np.ndarray, s: np.ndarray, P: np.ndarray, S: np.ndarray
@@ -179,6 +188,38 @@ def retarget_with_info(clip: Clip, source: str = "") -> tuple[Clip, RetargetInfo
     def p(role: str) -> np.ndarray:
         return pos[:, roles[role]]
 
+    size = max(float(np.ptp(pos[0], axis=0).max()), 1e-9)
+    sk = clip.skeleton
+
+    def apart(a: int, b: int) -> bool:
+        return bool(np.linalg.norm(pos[:, a] - pos[:, b], axis=1).max() > 1e-4 * size)
+
+    def toward(a_role: str, b_role: str, prefer: str | None = None) -> np.ndarray:
+        """Bone axis a -> b, never zero: when b sits on a (a zero-length bone such as CMU's
+        Neck) the next joint below b that does not (towards ``prefer`` where it branches),
+        else a's parent axis, else up."""
+        a, b = roles[a_role], roles[b_role]
+        if apart(a, b):
+            return pos[:, b] - pos[:, a]
+        goal = roles.get(prefer) if prefer else None
+        j = b
+        while True:
+            kids = sk.children(j)
+            if not kids:
+                break
+            if goal is not None:
+                kids.sort(key=lambda k: goal not in _descendants(sk, k))
+            far = [k for k in kids if apart(a, k)]
+            if far:
+                return pos[:, far[0]] - pos[:, a]
+            j = kids[0]
+        q = sk.parents[a]
+        while q >= 0 and not apart(q, a):
+            q = sk.parents[q]
+        if q >= 0:
+            return pos[:, a] - pos[:, q]
+        return np.tile([0.0, 1.0, 0.0], (t, 1))
+
     rest = rest_positions(HUMANOID)
     hj = {n: HUMANOID.index(n) for n in HUMANOID.names}
 
@@ -194,7 +235,8 @@ def retarget_with_info(clip: Clip, source: str = "") -> tuple[Clip, RetargetInfo
     pelvis_up = pos[:, spine] - p("hips") if rigid else p("neck") - p("hips")
     chest_right = p("right_arm") - p("left_arm")
     top = "head" if "head" in roles and roles["head"] != roles["neck"] else None
-    up_dir = p(top) - p("neck") if top else p("neck") - p("chest")
+    chest_up = toward("chest", "neck", prefer="head")
+    up_dir = toward("neck", top) if top else chest_up
 
     glob: dict[str, Rotation] = {}
     frames = {
@@ -202,7 +244,7 @@ def retarget_with_info(clip: Clip, source: str = "") -> tuple[Clip, RetargetInfo
         "root": ("hips", r("root", "chest" if rigid else "neck"), r("left_hip", "right_hip"),
                  pelvis_up, pelvis_right),
         "chest": ("chest", r("chest", "neck"), r("left_shoulder", "right_shoulder"),
-                  p("neck") - p("chest"), chest_right),
+                  chest_up, chest_right),
         "neck": (top or "neck", r("neck", "head"), r("left_shoulder", "right_shoulder"),
                  up_dir, chest_right),
     }
@@ -214,8 +256,8 @@ def retarget_with_info(clip: Clip, source: str = "") -> tuple[Clip, RetargetInfo
     local = np.zeros((t, len(HUMANOID), 4))
     local[..., 3] = 1.0
     for side in ("left", "right"):
-        thigh = p(f"{side}_leg") - p(f"{side}_upleg")
-        shin = p(f"{side}_foot") - p(f"{side}_leg")
+        thigh = toward(f"{side}_upleg", f"{side}_leg")
+        shin = toward(f"{side}_leg", f"{side}_foot")
         # Knee hinge axis (points right for a forward bend), length sin(bend).
         leg_s = np.cross(_unit(shin), _unit(thigh)) + _HINGE_WEIGHT_FLOOR * _unit(pelvis_right)
         down, zaxis = np.array([0.0, -1.0, 0.0]), HINGE_AXIS
@@ -230,13 +272,14 @@ def retarget_with_info(clip: Clip, source: str = "") -> tuple[Clip, RetargetInfo
             toe_rest = r(f"{side}_ankle", f"{side}_toe")
             if pitch is not None:
                 toe_rest = np.array([np.cos(pitch), np.sin(pitch), 0.0])
-            f, wt = _frame_rotation(toe_rest, zaxis, p(f"{side}_toe") - p(f"{side}_foot"), leg_s)
+            f, wt = _frame_rotation(toe_rest, zaxis, toward(f"{side}_foot", f"{side}_toe"),
+                                    leg_s)
         else:
             f, wt = _frame_rotation(down, zaxis, shin, leg_s)
         g_foot = g(f"{side}_foot") * _alignment(g(f"{side}_foot"), f, wt)
 
-        upper = p(f"{side}_forearm") - p(f"{side}_arm")
-        fore = p(f"{side}_hand") - p(f"{side}_forearm")
+        upper = toward(f"{side}_arm", f"{side}_forearm")
+        fore = toward(f"{side}_forearm", f"{side}_hand")
         arm_s = np.cross(_unit(upper), _unit(fore)) + _HINGE_WEIGHT_FLOOR * _unit(chest_right)
         f, wt = _frame_rotation(down, zaxis, upper, arm_s)
         g_upper = g(f"{side}_arm") * _alignment(g(f"{side}_arm"), f, wt)
@@ -293,6 +336,15 @@ def retarget_with_info(clip: Clip, source: str = "") -> tuple[Clip, RetargetInfo
         mapping["neck"] = clip.skeleton.names[roles[top]]
     return out, RetargetInfo(mapping=mapping, scale=scale, up_axis=up, ground_shift=shift,
                              foot_pitch_deg={k: float(np.degrees(v)) for k, v in pitches.items()})
+
+
+def _descendants(sk, j: int) -> set[int]:
+    """``j`` and every joint below it."""
+    out = {j}
+    for k in range(j + 1, len(sk)):
+        if sk.parents[k] in out:
+            out.add(k)
+    return out
 
 
 def _spine_child(clip: Clip, roles: dict[str, int]) -> int | None:

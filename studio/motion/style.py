@@ -28,7 +28,7 @@ the content clip starts. ``strength`` interpolates the style code from the conte
 ``residual=True``) to the style clip's (1).
 
 Licence: the shipped StyleVAE and style classifier were trained on
-Bandai-Namco-Research-Motiondataset-1 (CC BY-NC-ND 4.0): non-commercial use only.
+Bandai-Namco-Research-Motiondataset-1 (CC BY-NC 4.0): non-commercial use only.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ DEFAULT_DECODER = "style_vae/decoder"
 DEFAULT_CLASSIFIER = "style_classifier"
 PROJECTION_FILE = "style_vae/style_codes_pca.json"
 NONCOMMERCIAL = ("generated with StyleVAE (trained on Bandai-Namco-Research-Motiondataset-1, "
-                 "CC BY-NC-ND 4.0): non-commercial use only")
+                 "CC BY-NC 4.0): non-commercial use only")
 
 
 

@@ -27,7 +27,7 @@ end velocity and B's start velocity (ground velocity and turn rate, in the headi
 out-frame heading frame) to choose it.
 
 Licence note: the shipped TransitionNet was trained on Bandai-Namco-Research-Motiondataset-1
-(CC BY-NC-ND 4.0), so it is for non-commercial use (its manifest says so).
+(CC BY-NC 4.0), so it is for non-commercial use (its manifest says so).
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ def transition(clip_a: Clip, out_frame: int, clip_b: Clip, in_frame: int, n_fram
                            "b_in_frame": ib, "target": [float(ground[0]), float(ground[2]),
                                                         float(heading)]}}
     if method == "model":
-        meta["license"] = "generated with TransitionNet (trained on CC BY-NC-ND 4.0 data: " \
+        meta["license"] = "generated with TransitionNet (trained on CC BY-NC 4.0 data: " \
                           "non-commercial use)"
     out = D.arrays_to_clip(pos, quat, D.FPS, name, meta)
     ctx.progress(3, 3, "done", force=True)

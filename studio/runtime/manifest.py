@@ -36,6 +36,9 @@ class TensorSpec:
     dtype: str = "float32"
     range: tuple[float, float] | None = None
     description: str = ""
+    # optional concrete shape for warm-up calls, where a free dim must be more than 1 (a
+    # waveform model needs at least its receptive field of samples)
+    example: tuple[int, ...] | None = None
 
     @classmethod
     def from_json(cls, d: dict, where: str) -> "TensorSpec":
@@ -44,9 +47,15 @@ class TensorSpec:
             if not all(isinstance(s, (int, str)) for s in shape):
                 raise TypeError("shape entries must be ints or names")
             rng = d.get("range")
+            ex = d.get("example")
+            if ex is not None:
+                ex = tuple(int(v) for v in ex)
+                if len(ex) != len(shape) or any(isinstance(s, int) and s != e
+                                                 for s, e in zip(shape, ex)):
+                    raise ValueError(f"example {list(ex)} does not fit shape {list(shape)}")
             return cls(name=str(d["name"]), shape=shape, dtype=str(d.get("dtype", "float32")),
                        range=(float(rng[0]), float(rng[1])) if rng else None,
-                       description=str(d.get("description", "")))
+                       description=str(d.get("description", "")), example=ex)
         except (KeyError, TypeError, IndexError, ValueError) as exc:
             raise ModelError(f"{where}: bad tensor entry {d!r}: {exc}") from None
 
@@ -55,6 +64,10 @@ class TensorSpec:
 
     def concrete_shape(self, free: int = 1) -> tuple[int, ...]:
         return tuple(s if isinstance(s, int) else free for s in self.shape)
+
+    def warmup_shape(self) -> tuple[int, ...]:
+        """The ``example`` shape if the manifest gives one, else free dims as 1."""
+        return tuple(self.example) if self.example else self.concrete_shape(1)
 
 
 @dataclass
@@ -121,6 +134,10 @@ class Manifest:
                     del t["range"]
                 else:
                     t["range"] = list(t["range"])
+                if t.get("example") is None:
+                    t.pop("example", None)
+                else:
+                    t["example"] = list(t["example"])
         return d
 
     def save(self, path: str | Path) -> None:
@@ -156,6 +173,46 @@ def check_against_session(manifest: Manifest, session) -> list[str]:
                 problems.append(f"{label}: shape expected {spec.shape_text()}, found "
                                 f"({', '.join(str(s) for s in shape)})")
     return problems
+
+
+def graph_shapes(nodes) -> list[tuple[Dim | None, ...]]:
+    """Shapes of onnxruntime ``NodeArg`` s as tuples: an int where the graph fixes a
+    dimension, its name (or None) where it is free."""
+    return [tuple(d if isinstance(d, (int, str)) else None for d in (n.shape or ()))
+            for n in nodes]
+
+
+def fixed_batch(manifest: Manifest, session) -> int | None:
+    """The batch size the graph fixes on its inputs' first axis where the manifest declares
+    that axis free (e.g. ``"B"``), or None. Why: torch.onnx exports without
+    ``dynamic_axes`` bake in the example batch (usually 1); the manifest check accepts
+    that (a named dim matches anything) but a batched call then fails inside
+    onnxruntime. Callers that batch should run ``fixed_batch`` rows per call instead."""
+    for spec, shape in zip(manifest.inputs, graph_shapes(session.get_inputs())):
+        if spec.shape and shape and isinstance(spec.shape[0], str) and isinstance(shape[0], int):
+            return int(shape[0])
+    return None
+
+
+def batch_notes(manifest: Manifest, session) -> list[str]:
+    """What :func:`fixed_batch` found, in words and with the fix, for ``studio models``
+    and the logs (one note per model; empty when the manifest and graph agree)."""
+    where, fixed, names = [], None, {}
+    for kind, specs, nodes in (("input", manifest.inputs, session.get_inputs()),
+                               ("output", manifest.outputs, session.get_outputs())):
+        for i, (spec, node) in enumerate(zip(specs, nodes)):
+            shape = graph_shapes([node])[0]
+            if spec.shape and shape and isinstance(spec.shape[0], str) and isinstance(shape[0], int):
+                where.append(f"{kind} {i} '{spec.name}'")
+                fixed = shape[0] if fixed is None else fixed
+                names[node.name] = spec.shape[0]
+    if not where:
+        return []
+    axes = ", ".join(f"'{n}': {{0: '{d}'}}" for n, d in names.items())
+    return [f"the manifest declares a free batch axis on {' and '.join(where)} but the graph "
+            f"fixes it at {fixed} (exported without dynamic_axes): it runs {fixed} row(s) per "
+            f"call, which works but is slower. Fix: re-export with torch.onnx.export(..., "
+            f"dynamic_axes={{{axes}}}), or write {fixed} for that axis in the manifest"]
 
 
 def check_inputs(manifest: Manifest, arrays: tuple) -> None:

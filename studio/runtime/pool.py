@@ -20,7 +20,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from studio.runtime.manifest import Manifest, ModelError, check_against_session, check_inputs
+from studio.runtime.manifest import (Manifest, ModelError, batch_notes, check_against_session,
+                                     check_inputs, fixed_batch, graph_shapes)
 from studio.runtime.providers import Machine, ProviderChoice, choose, create_session, probe_machine
 from studio.settings import EngineSettings, cpu_count
 
@@ -68,6 +69,14 @@ def _open_session(manifest: Manifest, choice: ProviderChoice, threads: int):
     return session, note
 
 
+def _dummy_shape(declared: tuple[int, ...], graph: tuple) -> tuple[int, ...]:
+    """A warm-up shape: the graph's fixed dims where it has them (a manifest may call a dim
+    free that the export fixed), else the manifest's (free dims as 1)."""
+    if len(graph) != len(declared):
+        return declared
+    return tuple(g if isinstance(g, int) and g > 0 else d for d, g in zip(declared, graph))
+
+
 class SessionPool:
     """N sessions of one model with thread-safe check-out, warm-up and statistics."""
 
@@ -90,6 +99,12 @@ class SessionPool:
             self._free.put(sess)
         used = self._sessions[0].get_providers()
         self.provider = used[0] if used else "CPUExecutionProvider"
+        first = self._sessions[0]
+        # what the graph itself says (manifests may declare a dim free that the graph fixes)
+        self.input_shapes = graph_shapes(first.get_inputs())
+        self.output_shapes = graph_shapes(first.get_outputs())
+        self.fixed_batch: int | None = fixed_batch(self.manifest, first)
+        self.batch_notes: list[str] = batch_notes(self.manifest, first)
         self._lock = threading.Lock()
         self._latencies: collections.deque[float] = collections.deque(maxlen=2000)
         self._calls = 0
@@ -102,6 +117,12 @@ class SessionPool:
         """Run one call on a free session, binding inputs by position."""
         if validate:
             check_inputs(self.manifest, inputs)
+            fb = self.fixed_batch
+            if fb is not None and inputs and inputs[0].ndim and inputs[0].shape[0] != fb:
+                raise ModelError(f"{self.manifest.model_path}: input 0 '{self.manifest.inputs[0].name}'"
+                                 f" has a batch of {inputs[0].shape[0]} but the graph fixes it at "
+                                 f"{fb}; use run_batched (it splits the rows) or re-export the "
+                                 "model with a dynamic batch axis")
         sess = self._free.get()
         try:
             feed = {node.name: arr for node, arr in zip(sess.get_inputs(), inputs)}
@@ -117,7 +138,9 @@ class SessionPool:
 
     def warm_up(self) -> None:
         """One call per session, so the first real frame does not pay for allocation."""
-        dummy = tuple(np.zeros(t.concrete_shape(1), dtype=t.dtype) for t in self.manifest.inputs)
+        graph = getattr(self, "input_shapes", [()] * len(self.manifest.inputs))
+        dummy = tuple(np.zeros(_dummy_shape(t.warmup_shape(), g), dtype=t.dtype)
+                      for t, g in zip(self.manifest.inputs, graph))
         for sess in self._sessions:
             feed = {node.name: arr for node, arr in zip(sess.get_inputs(), dummy)}
             sess.run(None, feed)
@@ -220,13 +243,22 @@ class SessionPool:
 
     def run_batched(self, *inputs: np.ndarray, batch: int = 8) -> list[np.ndarray]:
         """Split inputs along axis 0 into batches, run them over the pool, and concatenate.
-        Needs a free first dimension in the manifest."""
+        Needs a free first dimension in the manifest. A graph that fixes that dimension
+        (see :attr:`fixed_batch`) gets exactly that many rows per call (the last call
+        zero-padded, the padding dropped from the outputs) instead of failing."""
         n = int(inputs[0].shape[0])
         if n == 0:
             raise ValueError("run_batched: empty input")
-        chunks = [tuple(a[i:i + batch] for a in inputs) for i in range(0, n, batch)]
+        fb = self.fixed_batch
+        if fb is not None:
+            batch = fb
+            rem = n % fb
+            if rem:
+                inputs = tuple(np.concatenate([a, np.zeros((fb - rem, *a.shape[1:]), a.dtype)])
+                               for a in inputs)
+        chunks = [tuple(a[i:i + batch] for a in inputs) for i in range(0, len(inputs[0]), batch)]
         results = self.map(chunks)
-        return [np.concatenate([r[k] for r in results], axis=0) for k in range(len(results[0]))]
+        return [np.concatenate([r[k] for r in results], axis=0)[:n] for k in range(len(results[0]))]
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:

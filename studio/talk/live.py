@@ -65,6 +65,7 @@ from typing import Callable
 import numpy as np
 
 from studio.jobs import atomic_path
+from studio.runtime.manifest import ModelError
 from studio.talk import mel as melmod
 from studio.talk.features import RowRing
 from studio.talk.lipsync import LipSync
@@ -212,6 +213,10 @@ class LiveEngine:
             raise ValueError(f"live mode must be one of {LIVE_MODES}, got {mode!r}")
         if template.n_frames < 1:
             raise ValueError("the avatar template has no frames")
+        if getattr(lipsync, "encoder_input", "mel") != "mel":
+            raise ModelError(f"{lipsync.encoder.manifest.path}: live mode needs a mel-window "
+                             "audio encoder ('ave'); this pair's feature extractor (HuBERT) "
+                             "reads whole utterances: render the audio offline instead")
         self.lipsync, self.template, self.mode = lipsync, template, mode
         fmode = lipsync.mode
         if SR % fmode.fps:
@@ -538,8 +543,10 @@ class LiveEngine:
         rs = range(start, upto + 1)
         if len(rs):
             windows = np.stack([self._window(r, last_mel) for r in rs])[:, None]
-            rows = self.lipsync.encoder.run(np.ascontiguousarray(windows, np.float32))[0]
-            for row in rows:
+            # run_batched: one call, or row by row for an encoder exported with batch 1
+            rows = self.lipsync.encoder.run_batched(np.ascontiguousarray(windows, np.float32),
+                                                    batch=len(rs))[0]
+            for row in rows.reshape(len(rs), *self._ring.mode.row_shape):
                 self._ring.push(row)
 
     def _capture_time(self, sample: int) -> float:

@@ -40,7 +40,12 @@ def open_lipsync(models_dir: Path, settings: EngineSettings | None = None) -> Li
     # The encoder runs batched once per clip: one session is enough; the U-Net gets the pool.
     enc = SessionPool(models_dir / "audio_encoder", settings, sessions=1)
     unet = SessionPool(models_dir / "unet", settings)
-    return LipSync(enc, unet)
+    try:
+        return LipSync(enc, unet)  # refuses a pair that cannot work together
+    except Exception:
+        enc.close()
+        unet.close()
+        raise
 
 
 @dataclass

@@ -68,3 +68,72 @@ def test_compare_reports_overlap_and_errors():
         bdrate.compare([1], [30], [1, 2], [30, 31])
     with pytest.raises(bdrate.BDError, match="same quality"):
         bdrate.bd_rate([1, 2, 3], [30, 30, 32], [1, 2, 3], [30, 31, 32])
+
+
+# --- warnings: when a BD number deserves less trust than it looks ------------------------------
+
+RATES = [100.0, 200.0, 400.0, 800.0]
+ANCHOR_Q = [30.0, 33.5, 37.0, 40.0]
+
+
+def test_well_behaved_curves_give_no_warning_and_every_method():
+    r = bdrate.compare(*TEST1)
+    assert r.warnings == []
+    assert list(r.bd_rate_by_method) == list(bdrate.METHODS)
+    assert r.bd_rate_by_method["akima"] == pytest.approx(-4.425245156997493, abs=1e-9)
+    assert r.bd_rate_by_method["cubic"] == pytest.approx(-4.420462706125383, abs=1e-9)
+    assert r.method_spread < 0.01 and r.rate_overlap > 0.9
+
+
+def test_overlap_under_75_percent_warns():
+    # +3 dB everywhere: the quality ranges share 7 of 13 dB (54 %); under the old 50 % note
+    r = bdrate.compare(RATES, ANCHOR_Q, RATES, [q + 3 for q in ANCHOR_Q])
+    assert r.overlap == pytest.approx(7 / 13)
+    assert len(r.warnings) == 1 and "quality ranges overlap only 54%" in r.warnings[0]
+    assert "75%" in r.warnings[0]
+
+
+def test_methods_far_apart_warn():
+    # a kinked anchor: cubic's polynomial overshoots where pchip stays monotonic
+    r = bdrate.compare(RATES, [30, 36, 37, 40], [110, 190, 420, 800], [30, 33, 38.5, 40])
+    assert r.method_spread > 2
+    (w,) = [w for w in r.warnings if "interpolation methods disagree" in w]
+    assert "points (over 2)" in w and "sign" not in w
+    assert "pchip +14.6 %" in w and "cubic +77.4 %" in w
+
+
+def test_sign_flip_between_methods_warns_even_when_close():
+    r = bdrate.compare(RATES, ANCHOR_Q, RATES, [30.1, 32.9, 37.7, 39.5])
+    vals = r.bd_rate_by_method
+    assert min(vals.values()) < 0 < max(vals.values()) and r.method_spread < 2
+    (w,) = r.warnings
+    assert "disagree on the sign" in w and "over 2" not in w
+
+
+def test_identical_curves_are_no_sign_flip():
+    # rounding noise around 0 % must not read as "the methods disagree on the sign"
+    assert bdrate.compare(RATES, ANCHOR_Q, RATES, ANCHOR_Q).warnings == []
+
+
+def test_few_points_and_non_monotonic_curves_warn():
+    r = bdrate.compare(RATES[:3], ANCHOR_Q[:3], RATES, [30, 34, 33.8, 40])
+    assert any("anchor curve has 3 points" in w for w in r.warnings)
+    assert any("test curve is not monotonic" in w for w in r.warnings)
+
+
+def test_lower_is_better_metric_is_compared_the_right_way_round():
+    # CAMBI-like: banding falls as the rate rises; the test reaches each level at 80 % rate
+    banding = [9.0, 6.0, 4.0, 3.0]
+    r = bdrate.compare(RATES, banding, [x * 0.8 for x in RATES], banding, higher_is_better=False)
+    assert r.bd_rate == pytest.approx(-20.0, abs=1e-9)
+    assert r.bd_quality < 0          # less banding at equal rate: negative in metric units
+    assert bdrate.bd_quality(RATES, banding, RATES, [b - 1 for b in banding],
+                             higher_is_better=False) == pytest.approx(-1.0, abs=1e-12)
+    # read as higher-is-better the same curves are non-monotonic nonsense; it must say so
+    assert any("not monotonic" in w for w in bdrate.compare(
+        RATES, banding, [x * 0.8 for x in RATES], banding).warnings)
+
+
+def test_unknown_method_is_an_error():
+    with pytest.raises(bdrate.BDError, match="unknown interpolation method"):
+        bdrate.compare(*TEST1, method="linear")

@@ -10,7 +10,7 @@ from pathlib import Path
 def test_codec_engine_imports_no_gui():
     code = (
         "import sys\n"
-        "import studio.codec.cli, studio.codec.sweep, studio.codec.report, studio.codec.vmaf\n"
+        "import studio.codec.cli, studio.codec.sweep, studio.codec.report, studio.codec.ffmetrics, studio.codec.encoders, studio.codec.score\n"
         "import studio.media.video_io\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'ui', 'qtpy')]\n"
         "print(bad)\n"

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from studio.codec import encoders, report, sweep
+from studio.codec import report, sweep
 from studio.codec.project import DONE, FAILED, PENDING, Project
 from studio.codec.sweep import SweepSpec, run_sweep, sweep_job
 from studio.jobs import CancelToken, Cancelled, JobContext, JobStatus, UserError
@@ -19,7 +19,7 @@ FAST = {"x264": ["ultrafast"], "x265": ["ultrafast"], "av1": ["12"], "vp9": ["8"
 
 
 def _spec(src, codecs=("x264", "x265"), **kw) -> SweepSpec:
-    base = dict(points=3, presets=FAST, max_frames=6, workers=0, ms_ssim=False)
+    base = dict(points=3, presets=FAST, max_frames=6, workers=0, ms_ssim=False, vmaf=False)
     base.update(kw)
     return SweepSpec(str(src), list(codecs), **base)
 
@@ -49,7 +49,10 @@ def test_sweep_measures_and_stores_every_point(src, tmp_path):
             frames = proj.point_frames(p.id)
             assert len(frames["psnr_y"]) == 6 and len(frames["frame_bytes"]) == 6
             assert frames["pict_type"][0] == "I"
-            assert p.bitrate_kbps == pytest.approx(8 * sum(frames["frame_bytes"]) / (6 / 25) / 1000)
+            stream = sum(frames["frame_bytes"]) + p.extradata_bytes
+            assert p.bitrate_kbps == pytest.approx(8 * stream / (6 / 25) / 1000)
+            assert p.file_bytes == (out / p.stream).stat().st_size > p.bytes
+            assert p.options["crf"] == f"{p.value:g}" and p.backend == "pyav"
             assert p.metrics["psnr_y"] == pytest.approx(np.mean(frames["psnr_y"]))
             assert 0 < p.metrics["ms_ssim"] <= 1
     # the viewer API: same frame of the source and of a point, as RGB
@@ -78,14 +81,15 @@ def test_reopen_and_extend_skips_done_points(src, tmp_path):
 
 
 def test_one_failing_point_keeps_the_rest(src, tmp_path, monkeypatch):
-    real = encoders.encode_clip
+    from studio.codec.encoders.pyav_backend import PyAvEncoder
+    real = PyAvEncoder.encode
 
-    def flaky(ref, settings, out, on_frame=None):
+    def flaky(self, spec, ref, settings, out, on_frame=None, check_cancel=None):
         if settings.codec == "x265" and settings.value == 30:
             raise RuntimeError("encoder exploded")
-        return real(ref, settings, out, on_frame)
+        return real(self, spec, ref, settings, out, on_frame, check_cancel)
 
-    monkeypatch.setattr(encoders, "encode_clip", flaky)
+    monkeypatch.setattr(PyAvEncoder, "encode", flaky)
     out = tmp_path / "proj"
     summary = run_sweep(_spec(src), out, JobContext())
     assert list(summary.failed) == ["x265_ultrafast_crf30"]
@@ -96,7 +100,7 @@ def test_one_failing_point_keeps_the_rest(src, tmp_path, monkeypatch):
     assert bad.status == FAILED and "encoder exploded" in bad.error
     assert not (out / "streams" / "x265_ultrafast_crf30.mp4").exists()
     # a later run retries only the failed point
-    monkeypatch.setattr(encoders, "encode_clip", real)
+    monkeypatch.setattr(PyAvEncoder, "encode", real)
     again = run_sweep(_spec(src), out, JobContext())
     assert again.done == ["x265_ultrafast_crf30"] and len(again.skipped) == 5
 

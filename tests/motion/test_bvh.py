@@ -146,7 +146,7 @@ MOTION_OK = "HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0 0\n  CHANNELS 1 Xrotation\n}\
     (MOTION_OK + "Frames: 2\nFrame Time: 0.1\n1\n2 3\n", "line 11: 2 values, expected 1"),
     (MOTION_OK + "Frames: 2\nFrame Time: 0.1\n1\nx\n", "line 11: 'x' is not a number"),
     (MOTION_OK + "Frames: 2\nFrame Time: 0.1\n1\nnan\n", "line 11: NaN or infinite"),
-    (MOTION_OK + "Frames: 3\nFrame Time: 0.1\n1\n2\n", "header says 3 frames but the file has 2"),
+    (MOTION_OK + "Frames: 4\nFrame Time: 0.1\n1\n2\n", "header says 4 frames but the file has 2"),
     (MOTION_OK + "Frames: 0\nFrame Time: 0.1\n", "no frames"),
     (MOTION_OK + "Frames: 1\nFrame Time: 0\n1\n", "line 9: frame time must be positive"),
     (MOTION_OK + "Frame Time: 0.1\n", "line 8: expected 'Frames:'"),
@@ -163,3 +163,48 @@ def test_text_is_plain_bvh(walk):
     text = bvh_text(walk.frames(0, 2))
     assert text.startswith("HIERARCHY\nROOT root\n")
     assert "End Site" in text and "MOTION\nFrames: 2\nFrame Time: 0.0333" in text
+
+
+@pytest.mark.parametrize("frames, rows", [(2, 3), (4, 3)])
+def test_one_row_more_or_fewer_than_frames_is_read_with_a_note(tmp_path, frames, rows):
+    text = MOTION_OK + f"Frames: {frames}\nFrame Time: 0.1\n" + "".join(
+        f"{10 * k}\n" for k in range(rows))
+    path = tmp_path / "off.bvh"
+    path.write_text(text)
+    clip = read_bvh(path)
+    assert clip.n_frames == rows
+    np.testing.assert_allclose(clip.local_rotation(0).as_euler("XYZ", degrees=True)[:, 0],
+                               [0, 10, 20], atol=1e-9)
+    assert clip.meta["notes"] == [f"the header says {frames} frames but the file has "
+                                  f"{rows}; all {rows} were read"]
+
+
+def test_byte_order_mark_and_tabs_in_frame_time(tmp_path):
+    text = MOTION_OK.replace("MOTION\n", "MOTION\r\n") + "Frames:\t2\r\nFrame\tTime:\t0.05\r\n1\r\n2\r\n"
+    path = tmp_path / "bom.bvh"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    clip = read_bvh(path)
+    assert clip.n_frames == 2 and clip.fps == pytest.approx(20)
+    assert "notes" not in clip.meta
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("Frame\tTime:\t", "Frame \t Time\t:  ")
+                     .encode("utf-8"))
+    assert read_bvh(path).fps == pytest.approx(20)
+
+
+def test_long_files_are_read_without_a_string_per_value(tmp_path):
+    """Peak memory while reading stays within a small multiple of the file size (it was
+    ~18x: one Python string per value; a 50,000-frame file took over 1 GB)."""
+    import tracemalloc
+
+    from tests.motion.rigs import make_clip
+
+    path = tmp_path / "long.bvh"
+    write_bvh(make_clip("mixamo", frames=3000), path, precision=3)
+    tracemalloc.start()
+    try:
+        clip = read_bvh(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert clip.n_frames == 3000
+    assert peak < 12 * path.stat().st_size, (peak, path.stat().st_size)

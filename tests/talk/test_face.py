@@ -227,3 +227,72 @@ def test_track_faces_reports_progress_and_cancels(grid_clip, detector, mesh):
     with pytest.raises(Cancelled):
         F.track_faces(frames[:20], ctx, total=20, detector=detector, mesh=mesh)
     assert seen[:4] == [0, 1, 2, 3]
+
+
+# --- small faces and frames without a face ----------------------------------------------------
+
+def _pasted(frame, canvas_wh, frac, at, noise_seed=None):
+    """``frame`` (a GRID frame, face ~130 px wide) shrunk so the face is ``frac`` of the
+    canvas width, pasted at ``at`` on black (or uniform noise); returns canvas and scale."""
+    import cv2
+
+    s = frac * canvas_wh[0] / 130.0
+    sm = cv2.resize(frame, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    shape = (canvas_wh[1], canvas_wh[0], 3)
+    canvas = (np.zeros(shape, np.uint8) if noise_seed is None else
+              np.random.default_rng(noise_seed).integers(0, 256, shape).astype(np.uint8))
+    canvas[at[1]:at[1] + sm.shape[0], at[0]:at[0] + sm.shape[1]] = sm
+    return canvas, s
+
+
+@pytest.mark.parametrize("canvas_wh, frac, at, noise", [
+    ((1920, 1080), 0.06, (1300, 620), None),   # 115 px face in a black 1080p frame
+    ((1280, 720), 0.08, (211, 97), 1),         # 102 px face in a noisy 720p frame
+])
+def test_small_face_in_a_big_frame_is_found(grid_clip, detector, mesh, canvas_wh, frac, at,
+                                            noise):
+    _, frames = grid_clip
+    ref = detector.detect(frames[0])[0].box
+    canvas, s = _pasted(frames[0], canvas_wh, frac, at, noise)
+    # the whole frame shrunk to 128 px alone misses it (why the tiles exist)
+    assert all(d.score < 0.9 for d in detector.detect(canvas, small_faces=False))
+    dets = detector.detect(canvas)
+    assert dets and dets[0].score > 0.9
+    expect = ref * s + np.array([at[0], at[1], at[0], at[1]])
+    assert np.abs(dets[0].box - expect).max() < 0.2 * (expect[2] - expect[0])
+    result = mesh.run(canvas, mesh.roi_from_detection(dets[0]))
+    assert result.score > 0.9
+    lip = result.landmarks[F.INNER_LIP_TOP, :2]
+    assert expect[0] < lip[0] < expect[2] and expect[1] < lip[1] < expect[3] + 0.2 * s * 130
+
+
+def test_tracking_skips_frames_without_a_face_at_the_ends(grid_clip, detector, mesh):
+    _, frames = grid_clip
+    black = np.zeros_like(frames[0])
+    seen = []
+    tr = F.track_faces([black, black, *frames[:4], black], detector=detector, mesh=mesh,
+                       skip_missing_ends=True, on_frame=lambda i, f: seen.append((i, f.mean())),
+                       smooth_window=1)
+    assert (len(tr), tr.skipped_start, tr.skipped_end, tr.bridged) == (4, 2, 1, 0)
+    assert [i for i, _ in seen] == [0, 1, 2, 3] and all(m > 10 for _, m in seen)
+    # a short miss between faces is bridged: interpolated landmarks, the frame kept
+    tr = F.track_faces([frames[0], black, frames[2]], detector=detector, mesh=mesh,
+                       skip_missing_ends=True, smooth_window=1)
+    assert (len(tr), tr.bridged) == (3, 1)
+    mid = (tr.raw_landmarks[0] + tr.raw_landmarks[2]) / 2
+    assert np.abs(tr.raw_landmarks[1] - mid).max() < 1e-3
+
+
+def test_a_long_gap_between_faces_is_an_error_with_the_fix(grid_clip, detector, mesh):
+    _, frames = grid_clip
+    black = np.zeros_like(frames[0])
+    with pytest.raises(UserError, match=r"clip\.mp4: no face found in frames 2-5 "
+                                        r"\(0\.08-0\.24 s\), between .*--start/--end"):
+        F.track_faces([frames[0], frames[1]] + [black] * 4 + [frames[2]], source="clip.mp4",
+                      detector=detector, mesh=mesh, skip_missing_ends=True, fps=25)
+    with pytest.raises(UserError, match=r"clip\.mp4: no face found in any of its 3 frames"):
+        F.track_faces([black] * 3, source="clip.mp4", detector=detector, mesh=mesh,
+                      skip_missing_ends=True)
+    with pytest.raises(UserError, match=r"only 1 frame\(s\) show a face \(frame 1\); at least 3"):
+        F.track_faces([black, frames[0], black], detector=detector, mesh=mesh,
+                      skip_missing_ends=True, min_frames=3)

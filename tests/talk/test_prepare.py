@@ -180,7 +180,7 @@ def test_no_face_video_is_a_user_error_naming_the_file(tmp_path, models):
                                                              detector=models[0], mesh=models[1]))
         res = job.run()
         assert res.status is JobStatus.FAILED
-        assert str(v) in res.error and "no face found in frame 0" in res.error
+        assert str(v) in res.error and "no face found in any of its" in res.error
         assert not res.detail  # a UserError: no traceback
     assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
 
@@ -293,4 +293,105 @@ def test_add_prepare_parser(tmp_path, capsys):
     out = tmp_path / "p.avatar"
     args = parser.parse_args(["prepare", str(grid_clip()), "--out", str(out), "--seconds", "0.2"])
     assert args.func(args) == 0 and out.is_file()
-    assert "5 frames at 25 fps" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "frames kept:     5 at 25 fps" in printed
+    for what in ("skipped:", "face size:", "% of the frame width", "landmark jitter:"):
+        assert what in printed
+
+
+# --- real videos: small faces, no face at the start or end, a part of the video -----------------
+
+GRID_FACE_PX = 130  # width of the detector's face box in the 360x288 GRID frames
+
+
+def grid_frames(name: str, n: int) -> list[np.ndarray]:
+    with av.open(str(grid_clip(name))) as c:
+        out = []
+        for f in c.decode(video=0):
+            out.append(f.to_ndarray(format="rgb24"))
+            if len(out) == n:
+                return out
+    return out
+
+
+def small_face(frame: np.ndarray, size=(640, 360), frac=0.08, at=(400, 150)) -> np.ndarray:
+    """``frame`` shrunk so its face is ``frac`` of the canvas width, on black."""
+    import cv2
+
+    s = frac * size[0] / GRID_FACE_PX
+    sm = cv2.resize(frame, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((size[1], size[0], 3), np.uint8)
+    canvas[at[1]:at[1] + sm.shape[0], at[0]:at[0] + sm.shape[1]] = sm
+    return canvas
+
+
+def test_prepare_small_face_with_black_lead_in_and_out(tmp_path, models, capsys):
+    """A face 8 % of the frame width (not found by the whole-frame detector alone), after a
+    black lead-in of 3 frames and before 2 black frames: the template keeps the 8 face frames
+    and says what it skipped."""
+    faces = [small_face(f) for f in grid_frames("lbax4n.mpg", 8)]
+    black = np.zeros_like(faces[0])
+    video = write_video(tmp_path / "small.mp4", [black] * 3 + faces + [black] * 2)
+    out = tmp_path / "small_avatar"
+    res = prepare_avatar(video, out, detector=models[0], mesh=models[1])
+    assert (res.num_frames, res.skipped_start, res.skipped_end) == (8, 3, 2)
+    assert 0.05 < res.face_width_frac < 0.13 and res.width == 640
+    tpl = A.AvatarTemplate.load(out)
+    assert tpl.num_frames == 8
+    # the landmarks sit on the pasted face (x 400..542, y 150..263), in every frame
+    lm = tpl.landmarks
+    assert np.all((lm[:, 13, 0] > 400) & (lm[:, 13, 0] < 545))
+    assert np.all((lm[:, 13, 1] > 150) & (lm[:, 13, 1] < 265))
+    # frame 0 of the template is the first face frame, not the lead-in
+    assert tpl.load_frames()[0].mean() > 5
+    meta = json.loads((out / "avatar.json").read_text())
+    assert meta["source"]["skipped_start"] == 3 and meta["source"]["skipped_end"] == 2
+    assert meta["source"]["first_frame_s"] == pytest.approx(3 / 25)
+    text = res.summary()
+    assert "3 frame(s) without a face at the start (0.12 s), 2 at the end (0.08 s)" in text
+    assert "% of the frame width" in text and "landmark jitter" in text
+
+
+def test_prepare_too_few_face_frames_is_a_clear_error(tmp_path, models):
+    faces = [small_face(f) for f in grid_frames("lbax4n.mpg", 2)]
+    black = np.zeros_like(faces[0])
+    video = write_video(tmp_path / "short.mp4", [black] * 4 + faces + [black] * 4)
+    with pytest.raises(UserError, match=r"short\.mp4: only 2 frame\(s\) show a face "
+                                        r"\(frames 4-5 \(0\.16-0\.24 s\)\); at least 5"):
+        prepare_avatar(video, tmp_path / "o", detector=models[0], mesh=models[1])
+    assert not (tmp_path / "o").exists()
+
+
+def test_video_frames_start_and_end(tmp_path):
+    video = write_video(tmp_path / "v.mp4", _numbered(20, 12))
+    idx = [int(round(f.mean() / 12)) for f in VideoFrames(video, 25, start=0.2, end=0.4)]
+    assert idx == [5, 6, 7, 8, 9]
+    idx = [int(round(f.mean() / 12)) for f in VideoFrames(video, 25, 0.12, start=0.6)]
+    assert idx == [15, 16, 17]
+    with pytest.raises(UserError, match="past the end"):
+        VideoFrames(video, 25, start=5.0)
+    with pytest.raises(UserError, match="must come after --start"):
+        VideoFrames(video, 25, start=0.4, end=0.2)
+    with pytest.raises(UserError, match="--start must be"):
+        VideoFrames(video, 25, start=-1)
+
+
+def test_prepare_start_end_options(tmp_path, capsys):
+    import argparse
+
+    from studio.talk.prepare import add_prepare_parser
+
+    parser = argparse.ArgumentParser()
+    add_prepare_parser(parser.add_subparsers())
+    out = tmp_path / "part"
+    args = parser.parse_args(["prepare", str(grid_clip()), "--out", str(out),
+                              "--start", "1.0", "--end", "1.4"])
+    assert args.func(args) == 0
+    tpl = A.AvatarTemplate.load(out)
+    assert tpl.num_frames == 10
+    meta = json.loads((out / "avatar.json").read_text())
+    assert meta["source"]["start_s"] == 1.0 and meta["source"]["first_frame_s"] == 1.0
+    with av.open(str(grid_clip())) as c:
+        src = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert np.abs(tpl.load_frames()[0].astype(int) - src[25]).mean() < 3.0
+    assert "source 1.00-1.40 s" in capsys.readouterr().out

@@ -7,7 +7,7 @@ import soundfile as sf
 
 from studio.jobs import Job, JobStatus
 from studio.runtime.pool import SessionPool
-from studio.talk.lipsync import LipSync, feather_mask
+from studio.talk.lipsync import LipSync, blend_weights, feather_mask
 from studio.talk.render import ArrayTemplate, pingpong, render_frames, render_to_file  # noqa: F401
 
 
@@ -95,6 +95,30 @@ def test_feather_mask_is_soft():
     assert m[0, 0] == 0 and m[50, 50] == 1
     row = m[50]
     assert len(np.unique(np.round(row, 3))) > 5  # a ramp, not a hard step
+
+
+def test_paste_has_no_seam_on_any_side(pair):
+    """The U-Net repaints only its masked rectangle and copies the reference elsewhere, so
+    its output jumps at the rectangle's edge (10 px above the crop's bottom in the SyncTalk
+    contract). The paste must fade the prediction out before that edge on all four sides:
+    no step between neighbouring pixels may be more than a fraction of the jump."""
+    ls = make_lipsync(pair, sessions=1)
+    c = ls.contract
+    frame = np.full((300, 300, 3), 100, np.uint8)
+    pred = np.full((1, 3, c.size, c.size), 100 / 255, np.float32)
+    x0, y0, x1, y1 = c.mask_rect
+    pred[:, :, y0:y1, x0:x1] = 250 / 255  # the repainted area differs by 150 levels
+    box = (50, 40, 230, 220)
+    out = ls.paste(frame, pred, box).astype(int)
+    inner = out[box[1]:box[3], box[0]:box[2], 0]
+    step = max(np.abs(np.diff(inner, axis=0)).max(), np.abs(np.diff(inner, axis=1)).max())
+    assert step < 0.2 * 150, f"a seam: {step} levels between neighbouring pixels"
+    assert inner[90, 90] > 240                        # the mouth area is the prediction
+    assert np.all(out[:box[1] + 2] == 100) and np.all(out[box[3] - 2:] == 100)
+    assert np.all(out[:, :box[0] + 2] == 100) and np.all(out[:, box[2] - 2:] == 100)
+    # the weights are computed once per box size
+    a = blend_weights(180, 180, c.painted_region(), c.feather)
+    assert a is blend_weights(180, 180, c.painted_region(), c.feather)
 
 
 def test_mp4_with_audio_in_sync(pair, template, tmp_path):

@@ -77,3 +77,35 @@ def test_broken_project_is_a_message_not_a_crash(panel, qtbot, tmp_path):
     panel.open_file(tmp_path / "bad" / "project.json", FileKind.STUDIO_PROJECT)
     assert errors and "project.json" in errors[0]
     assert panel.project is None
+
+
+def test_bd_table_shows_warnings_and_missing_metric(panel, tmp_path):
+    """A hand-made project (no encoding): vp9's quality range overlaps x264's by 54 %, so its
+    row is tinted with a warning icon and the reasons as tooltip; av1's row is clean."""
+    from studio.codec.project import Project
+    from tests.codec.test_codec_report import PSNR, RATES, _add
+
+    proj = Project(tmp_path / "hand")
+    _add(proj, "x264", "medium", RATES, PSNR)
+    _add(proj, "av1", "8", [r * 0.7 for r in RATES], PSNR)
+    _add(proj, "vp9", "4", RATES, [q + 3 for q in PSNR])
+    panel.project = proj
+    panel.metric.setCurrentIndex(panel.metric.findData("psnr_y_global"))
+    panel.refresh_results()
+    t = panel.bd_table
+    rows = {t.item(i, 0).text(): i for i in range(t.rowCount())}
+    assert set(rows) == {"AV1 (SVT-AV1) preset 8", "VP9 (libvpx) cpu-used 4"}
+    vp9, av1 = rows["VP9 (libvpx) cpu-used 4"], rows["AV1 (SVT-AV1) preset 8"]
+    assert "overlap only 54%" in t.item(vp9, 3).text() and not t.item(vp9, 3).icon().isNull()
+    assert "overlap only 54%" in t.item(vp9, 1).toolTip() and "cubic" in t.item(vp9, 1).toolTip()
+    from PySide6.QtCore import Qt
+
+    assert t.item(vp9, 0).background().style() != Qt.NoBrush
+    assert t.item(av1, 3).text() == "" and t.item(av1, 3).icon().isNull()
+    assert t.item(av1, 0).background().style() == Qt.NoBrush      # not tinted
+    assert t.item(av1, 1).text() == "-30.0 %"
+
+    # a metric no point has: the table says how to add it instead of staying empty
+    panel.metric.setCurrentIndex(panel.metric.findData("vmaf"))
+    assert t.rowCount() == 1 and "studio codec score" in t.item(0, 0).text()
+    assert "--metrics vmaf" in t.item(0, 0).text()

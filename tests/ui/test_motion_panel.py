@@ -120,7 +120,7 @@ needs_style = pytest.mark.skipif(not S.model_available("vae"),
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_transitions_model_linear_and_side_by_side(panel, qtbot):
     tab = panel.transition_tab
-    assert "non-commercial" in tab.note.text() and "CC BY-NC-ND 4.0" in tab.note.text()
+    assert "non-commercial" in tab.note.text() and "CC BY-NC 4.0" in tab.note.text()
     _select(panel, qtbot, "walk")
     panel.tools.setCurrentWidget(tab)
     panel.timeline.set_frame(20)  # the out-point follows the playhead by default

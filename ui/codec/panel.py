@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout,
                                QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider, QSpinBox,
                                QSplitter, QStackedLayout, QTableWidget, QTableWidgetItem,
@@ -30,9 +30,12 @@ def projects_root() -> Path:
 
 
 class CodecPanel(WorkbenchPanel):
+    point_finished = Signal(object)   # studio.codec.project.Point, from the sweep's thread
+
     workbench = Workbench.CODEC
     title = "Codec"
-    subtitle = "Compare H.264, HEVC, AV1 and VP9 at equal bitrate: PSNR, SSIM, MS-SSIM, BD-rate."
+    subtitle = ("Compare video and image codecs at equal rate: PSNR, SSIM, MS-SSIM, VMAF, "
+                "XPSNR, BD-rate.")
     icon_text = "▦"
 
     def __init__(self, ctx, parent=None) -> None:
@@ -63,7 +66,7 @@ class CodecPanel(WorkbenchPanel):
             box.setChecked(ok and key in MAIN_CODECS)
             box.setEnabled(ok)
             self.codec_boxes[key] = box
-            grid.addWidget(box, i % 4, i // 4)
+            grid.addWidget(box, i // 3, i % 3)
         codecs_w = QWidget()
         codecs_w.setLayout(grid)
         self.mode = QComboBox()
@@ -76,8 +79,15 @@ class CodecPanel(WorkbenchPanel):
         self.max_frames.setRange(1, 100000)
         self.max_frames.setValue(60)
         self.max_frames.setToolTip("Encode at most this many frames of the source")
+        self.ladder = QComboBox()
+        self.ladder.addItem("Fixed range", "fixed")
+        self.ladder.addItem("Adaptive: PSNR-Y 30-45 dB", "adaptive:psnr_y:30-45")
+        self.ladder.addItem("Adaptive: VMAF 60-97", "adaptive:vmaf:60-97")
+        self.ladder.setToolTip("Adaptive ladders probe the clip first and spread the points "
+                               "evenly over the quality span (CRF / QP mode only)")
         form = QFormLayout()
         form.addRow("Rate control", self.mode)
+        form.addRow("Ladder", self.ladder)
         form.addRow("Points per codec", self.points)
         form.addRow("Frames", self.max_frames)
         form_w = QWidget()
@@ -93,7 +103,7 @@ class CodecPanel(WorkbenchPanel):
         self.export_button = QPushButton("Export report…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export_report)
-        from studio.codec.vmaf import vmaf_available
+        from studio.codec.ffmetrics import vmaf_available
 
         vmaf_ok, vmaf_why = vmaf_available()
         self.vmaf_label = QLabel("VMAF: available" if vmaf_ok else vmaf_why)
@@ -167,8 +177,14 @@ class CodecPanel(WorkbenchPanel):
 
         # -- results: RD plot and BD-rate table -------------------------------------------------
         self.metric = QComboBox()
-        for key in ("psnr_y", "psnr_yuv", "ssim_y", "ms_ssim", "vmaf"):
+        from studio.codec.report import BD_METRICS, LOWER_IS_BETTER
+
+        for key in BD_METRICS:   # psnr_y_global: MSE-pooled, FFmpeg's "average"
             self.metric.addItem(METRIC_LABELS[key], key)
+            if key in LOWER_IS_BETTER:
+                self.metric.setItemData(self.metric.count() - 1,
+                                        "Lower is better; BD-rate is computed accordingly",
+                                        Qt.ToolTipRole)
         self.metric.currentIndexChanged.connect(lambda _i: (self.refresh_results(),
                                                             self._plot_frame_metrics()))
         self.anchor = QComboBox()
@@ -227,9 +243,8 @@ class CodecPanel(WorkbenchPanel):
         lay.addWidget(header(self.title, self.subtitle))
         lay.addLayout(body, 1)
 
-        self._refresh_timer = QTimer(self)
-        self._refresh_timer.setInterval(1500)
-        self._refresh_timer.timeout.connect(self._poll_project)
+        # finished points arrive as events from the sweep's thread (queued to this one)
+        self.point_finished.connect(self._point_finished)
 
     # -- files ------------------------------------------------------------------------------
     def file_filter(self) -> str:
@@ -279,9 +294,12 @@ class CodecPanel(WorkbenchPanel):
         from studio.codec.sweep import SweepSpec
 
         codecs = [k for k, b in self.codec_boxes.items() if b.isChecked()]
+        ladder, _, target = (self.ladder.currentData() or "fixed").partition(":")
+        if self.mode.currentData() != "crf":
+            ladder = "fixed"
         return SweepSpec(input=str(self.source), codecs=codecs, points=self.points.value(),
                          mode=self.mode.currentData(), max_frames=self.max_frames.value(),
-                         vmaf=self.vmaf_ok)
+                         vmaf=self.vmaf_ok, ladder=ladder, target=target or "psnr_y:30-45")
 
     def _sweeping(self) -> bool:
         return self.sweep_handle is not None and self.sweep_handle.running
@@ -298,19 +316,23 @@ class CodecPanel(WorkbenchPanel):
         folder = Path(folder) if folder else self.project_folder_for(self.source)
         from studio.codec.sweep import sweep_job
 
-        self.sweep_handle = self.ctx.run(sweep_job(spec, folder))
+        self.sweep_handle = self.ctx.run(sweep_job(spec, folder, self.point_finished.emit))
         self.sweep_handle.finished.connect(lambda r, f=folder: self._sweep_done(f, r))
         self._sweep_folder = folder
         self.run_button.setEnabled(False)
-        self._refresh_timer.start()
 
-    def _poll_project(self) -> None:
+    def _point_finished(self, point) -> None:
+        """A point of the running sweep is stored: show it without re-reading the project."""
         folder = getattr(self, "_sweep_folder", None)
-        if folder is not None and (folder / "project.json").exists():
+        if folder is None:
+            return
+        if self.project is not None and self.project.folder == folder:
+            self.project.points[point.id] = point
+            self.refresh_results()
+        elif (folder / "project.json").exists():
             self._load_project_now(folder, quiet=True)
 
     def _sweep_done(self, folder: Path, result) -> None:
-        self._refresh_timer.stop()
         self.run_button.setEnabled(self.source is not None)
         if (folder / "project.json").exists():
             self._load_project_now(folder, quiet=True)
@@ -425,29 +447,60 @@ class CodecPanel(WorkbenchPanel):
                                      f"{self.metric_labels.get(m, m)} {p.metrics.get(m, float('nan')):.3f}")
 
     def _fill_bd_table(self) -> None:
-        from studio.codec.report import bd_table
+        """BD rows against the chosen anchor. A row whose numbers deserve less trust (curves
+        overlapping under 75 %, interpolation methods disagreeing) is tinted and its note has
+        a warning icon, with every reason in the row's tooltip."""
+        from PySide6.QtWidgets import QStyle
 
+        from studio.codec.report import bd_table, metric_unit
+        from studio.jobs import UserError
+
+        self.bd_table.clearSpans()
         self.bd_table.setRowCount(0)
-        if self.project is None or self.anchor.count() == 0:
+        if self.project is None:
             return
         metric = self.metric.currentData()
         try:
+            if self.anchor.count() == 0:
+                if self.project.done_points():   # the metric is what is missing: say how to add it
+                    bd_table(self.project, None, metric)
+                return
             rows = bd_table(self.project, self.anchor.currentData(), metric)
         except Exception as exc:  # noqa: BLE001
             self.ctx.feed.message.emit(str(exc), 8000)
+            if isinstance(exc, UserError):
+                self.bd_table.insertRow(0)
+                self.bd_table.setItem(0, 0, QTableWidgetItem(str(exc)))
+                self.bd_table.setSpan(0, 0, 1, self.bd_table.columnCount())
             return
-        unit = " dB" if metric.startswith("psnr") or metric.endswith("_db") else ""
+        unit = f" {metric_unit(metric)}" if metric_unit(metric) else ""
+        names = {c.key: c.label for c in self.project.curves(metric)}
+        warn_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        tint = pg.mkColor(255, 170, 0, 70)
         for r in rows:
             i = self.bd_table.rowCount()
             self.bd_table.insertRow(i)
-            label = self.project.curves(metric)
-            name = next((c.label for c in label if c.key == r.curve), r.curve)
-            cells = [name, "–" if r.bd_rate is None else f"{r.bd_rate:+.1f} %",
-                     "–" if r.bd_quality is None else f"{r.bd_quality:+.3f}{unit}", r.note]
+            note = r.note
+            if r.warnings and not note:
+                note = r.warnings[0] if len(r.warnings) == 1 else \
+                    f"{len(r.warnings)} warnings: {r.warnings[0]}"
+            cells = [names.get(r.curve, r.label or r.curve),
+                     "–" if r.bd_rate is None else f"{r.bd_rate:+.1f} %",
+                     "–" if r.bd_quality is None else f"{r.bd_quality:+.3f}{unit}", note]
+            tip = "\n".join(f"⚠ {w}" for w in r.warnings)
+            if r.bd_rate_by_method:
+                tip += ("\n\n" if tip else "") + "BD-rate by interpolation: " + ", ".join(
+                    f"{m} {v:+.2f} %" for m, v in r.bd_rate_by_method.items())
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j == 1 and r.bd_rate is not None:
                     item.setForeground(pg.mkColor("#51cf66" if r.bd_rate < 0 else "#ff8787"))
+                if r.warnings:
+                    item.setBackground(tint)
+                    if j == 3:
+                        item.setIcon(warn_icon)
+                if tip:
+                    item.setToolTip(tip)
                 self.bd_table.setItem(i, j, item)
 
     # -- viewer ----------------------------------------------------------------------------------
@@ -551,14 +604,15 @@ class CodecPanel(WorkbenchPanel):
         """CSV + JSON (with BD-rates) + SVG from the engine, PNG of the plot from pyqtgraph."""
         from pyqtgraph.exporters import ImageExporter
 
-        from studio.codec.report import export_csv, export_json, export_svg
+        from studio.codec.report import export_csv, export_frames_csv, export_json, export_svg
         from studio.jobs import atomic_path
 
         metric = self.metric.currentData()
         folder.mkdir(parents=True, exist_ok=True)
         out = [folder / "points.csv", folder / "report.json", folder / f"rd_{metric}.svg",
-               folder / f"rd_{metric}.png"]
-        export_csv(self.project, out[0])
+               folder / f"rd_{metric}.png", folder / "frames.csv"]
+        export_csv(self.project, out[0], anchor=self.anchor.currentData(), metric=metric)
+        export_frames_csv(self.project, out[4])
         export_json(self.project, out[1], anchor=self.anchor.currentData(), metric=metric)
         export_svg(self.project, out[2], metric)
         with atomic_path(out[3]) as tmp:
@@ -570,7 +624,6 @@ class CodecPanel(WorkbenchPanel):
 
     def shutdown(self) -> None:
         self._play_timer.stop()
-        self._refresh_timer.stop()
         if self.project is not None:
             self.project.close()
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-LICENCE_SHORT = ("Trained on Bandai-Namco Research Motion Dataset 1 — CC BY-NC-ND 4.0, "
+LICENCE_SHORT = ("Trained on Bandai-Namco Research Motion Dataset 1 — CC BY-NC 4.0, "
                  "non-commercial use only.")
 LICENCE_TIP = ("TransitionNet, StyleVAE and the style classifier were trained on "
                "Bandai-Namco-Research-Motiondataset-1 (Bandai Namco Research Inc., "
-               "CC BY-NC-ND 4.0). Clips they make are for non-commercial use only; "
+               "CC BY-NC 4.0). Clips they make are for non-commercial use only; "
                "see docs/motion-models.md.")
 
 METHOD_LABELS = {"model": "TransitionNet (learned)", "linear": "Linear / SLERP",

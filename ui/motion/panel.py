@@ -65,6 +65,11 @@ class MotionPanel(WorkbenchPanel):
         self.export_mp4_button.setEnabled(False)
         self.export_mp4_button.setToolTip("Render the viewport's view of the clip to a video")
         self.export_mp4_button.clicked.connect(self.export_mp4)
+        self.roles_button = QPushButton("Joint roles…")
+        self.roles_button.setEnabled(False)
+        self.roles_button.setToolTip("Which joint is the hips, each leg and arm: fix it for "
+                                     "this rig (saved for every file of the same rig)")
+        self.roles_button.clicked.connect(self.edit_roles)
 
         self.empty = EmptyState("Drop a BVH or DeepMimic clip",
                                 "or pick one from the built-in library on the left.")
@@ -184,6 +189,7 @@ class MotionPanel(WorkbenchPanel):
         exports.setSpacing(6)
         exports.addWidget(self.export_button)
         exports.addWidget(self.export_mp4_button)
+        exports.addWidget(self.roles_button)
         right.addLayout(exports)
         right.addSpacing(4)
         right.addWidget(self.tools)
@@ -426,6 +432,7 @@ class MotionPanel(WorkbenchPanel):
         self.blend_button.setEnabled(True)
         self.export_button.setEnabled(True)
         self.export_mp4_button.setEnabled(True)
+        self.roles_button.setEnabled(True)
         self.timeline.set_range(self.display.n_frames, self.display.fps)
         self.blend_a.setText(f"{clip.name} · {clip.n_frames} frames")
         self.transition_tab.clip_changed(clip)
@@ -436,6 +443,15 @@ class MotionPanel(WorkbenchPanel):
                 self.centre_stack.setCurrentWidget(self.views)
             except Exception as exc:  # noqa: BLE001 - a GL problem must not lose the clip
                 self.ctx.feed.message.emit(f"3-D view unavailable: {exc}", 10000)
+
+    def edit_roles(self) -> None:
+        """Fix the current rig's joint roles; the clip is shown again with them."""
+        from ui.motion.roles_dialog import RolesDialog
+
+        if self.current is None:
+            return
+        if RolesDialog(self.current.skeleton, self).exec():
+            self.show_clip(self.current)
 
     def _mark_gap(self, t: dict | None) -> None:
         """Shade a transition's generated frames on the phase plot."""

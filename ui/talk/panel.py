@@ -256,7 +256,9 @@ class TalkPanel(WorkbenchPanel):
         if not result.ok:
             self.ctx.feed.error.emit("Cannot build an avatar from this video", result.error)
             return
-        self.ctx.feed.message.emit(f"Avatar saved to {out}", 8000)
+        summary = getattr(result.value, "short", None)  # frames kept, face size, skipped
+        self.ctx.feed.message.emit(f"Avatar saved to {out}" + (f": {summary()}" if summary else ""),
+                                   12000)
         self.load_avatar(out)
 
     # -- audio ------------------------------------------------------------------------------

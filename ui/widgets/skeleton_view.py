@@ -40,7 +40,7 @@ class SkeletonView(QWidget):
 
     def set_clip(self, display) -> None:
         self._display = display
-        self.trail.setData(pos=np.column_stack([display.positions[:, 0, :2],
+        self.trail.setData(pos=np.column_stack([display.positions[:, display.focus, :2],
                                                 np.full(display.n_frames, 0.005)]))
         self.show_frame(0)
 
@@ -57,7 +57,7 @@ class SkeletonView(QWidget):
         if self.follow:
             import pyqtgraph as pg
 
-            c = p[0]
+            c = p[d.focus]
             self.gl.opts["center"] = pg.Vector(float(c[0]), float(c[1]), 0.9)
             self.gl.update()
 

@@ -6,7 +6,7 @@ Needs only the app's venv (onnxruntime). Clips:
 
 * the DeepMimic walk and run (training clips; pybullet_data), each loop cycled to 8 s;
 * held-out real mocap: the Bandai-Namco walk / run / dash clips (``../shared/data/mocap``,
-  CC BY-NC-ND 4.0, read in place, retargeted to the humanoid), when present.
+  CC BY-NC 4.0, read in place, retargeted to the humanoid), when present.
 
 Phase: per clip, on the dominant-amplitude channel, frames within ``TRIM`` of either end
 skipped (their windows reach past the clip): ``cv`` = std / mean of the per-frame phase

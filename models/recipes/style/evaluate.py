@@ -149,7 +149,7 @@ def main() -> int:
     proj = {
         "description": "2-D PCA of StyleVAE style codes (mean over each clip's windows) of "
                        "every corpus clip; x, y = components @ (code - mean). Bandai clips "
-                       "(CC BY-NC-ND 4.0) and pybullet DeepMimic clips.",
+                       "(CC BY-NC 4.0) and pybullet DeepMimic clips.",
         "model": "models/style_vae/encoder", "explained_variance": results["pca_explained_variance"],
         "mean": [round(float(v), 6) for v in mean],
         "components": [[round(float(v), 6) for v in c] for c in comps],

@@ -16,7 +16,7 @@ y = D(C(x_a), z_b): the style encoder must find z_b in it (L1 to the mean, and t
 x_b), the content encoder must find C(x_a) in it, its root velocities must follow x_a's, and
 the cycle D(C(y), z_a) must give x_a back.
 
-Data: Bandai-Namco-Research-Motiondataset-1 train split (CC BY-NC-ND 4.0, read in place) and
+Data: Bandai-Namco-Research-Motiondataset-1 train split (CC BY-NC 4.0, read in place) and
 the pybullet DeepMimic clips, on the DeepMimic humanoid at 30 fps, mirrored at random.
 
     /tmp/mvenv/bin/python models/recipes/style/train.py --minutes 17 --steps 6000 --threads 1
@@ -217,7 +217,7 @@ def export(vae: StyleVAE, out_dir: Path, mean, std, labels, training: dict) -> N
     Manifest(name="style_vae_encoder", role=S.ENCODER_ROLE, version="1",
              description="StyleVAE style encoder: a motion window -> 256-d style mean and "
                          "log-variance. Trained on Bandai-Namco-Research-Motiondataset-1 "
-                         "(CC BY-NC-ND 4.0): NON-COMMERCIAL use only.",
+                         "(CC BY-NC 4.0): NON-COMMERCIAL use only.",
              license=lic,
              inputs=[TensorSpec("x", ("B", WINDOW, D.MOTION_DIM), description=win_desc)],
              outputs=[TensorSpec("mu", ("B", CODE), description="style code mean"),
@@ -226,7 +226,7 @@ def export(vae: StyleVAE, out_dir: Path, mean, std, labels, training: dict) -> N
     Manifest(name="style_vae_decoder", role=S.DECODER_ROLE, version="1",
              description="StyleVAE content encoder + decoder: the content of a motion window "
                          "re-performed with a style code. Trained on "
-                         "Bandai-Namco-Research-Motiondataset-1 (CC BY-NC-ND 4.0): "
+                         "Bandai-Namco-Research-Motiondataset-1 (CC BY-NC 4.0): "
                          "NON-COMMERCIAL use only.",
              license=lic,
              inputs=[TensorSpec("x", ("B", WINDOW, D.MOTION_DIM), description="content window: " + win_desc),

@@ -1,7 +1,7 @@
 """Train the motion style classifier (15 Bandai styles) and export it to models/style_classifier.
 
 It is the judge of style transfer (models/recipes/style/evaluate.py), so it is trained on real
-clips only - the Bandai-Namco-Research-Motiondataset-1 train split (CC BY-NC-ND 4.0, read in
+clips only - the Bandai-Namco-Research-Motiondataset-1 train split (CC BY-NC 4.0, read in
 place) on the DeepMimic humanoid, mirrored at random - and never sees a transferred clip. Input:
 a 60-frame window of motion features (studio.motion.dataset.motion_features); a clip's label is
 the arg-max of its windows' mean logits (studio.motion.style.classify).
@@ -124,7 +124,7 @@ def main() -> int:
         name="style_classifier", role=S.CLASSIFIER_ROLE, version="1",
         description="Motion style classifier (15 Bandai-Namco styles) on 60-frame windows of "
                     "humanoid motion features; the judge of StyleVAE transfers. Trained on real "
-                    "Bandai-Namco-Research-Motiondataset-1 clips (CC BY-NC-ND 4.0): "
+                    "Bandai-Namco-Research-Motiondataset-1 clips (CC BY-NC 4.0): "
                     "NON-COMMERCIAL use only.",
         license="Weights: trained on " + D.BANDAI_LICENSE + " - non-commercial use only",
         inputs=[TensorSpec("x", ("B", WINDOW, D.MOTION_DIM),

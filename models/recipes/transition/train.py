@@ -8,7 +8,7 @@ free batch and length axes and runs in one call per transition. Gap frames enter
 linear/SLERP in-between and the network adds a correction (delta to interpolation, as in
 Oreshkin et al. 2022), so it starts from the interpolation baseline.
 
-Data (studio.motion.dataset): Bandai-Namco-Research-Motiondataset-1 (train split, CC BY-NC-ND
+Data (studio.motion.dataset): Bandai-Namco-Research-Motiondataset-1 (train split, CC BY-NC
 4.0, read in place from shared/data) retargeted to the DeepMimic humanoid at 30 fps, plus the
 pybullet DeepMimic clips; left/right mirroring doubles it. Losses: L1 on normalised placement
 features of the gap frames, L1 on FK joint positions (metres) and on global rotation matrices.
@@ -220,7 +220,7 @@ def export(model: TransitionNet, out_dir: Path, mean, std, cfg: dict, training: 
                      "(after Harvey et al. 2020, non-autoregressive transformer with a "
                      "time-to-arrival embedding, correcting the linear/SLERP in-between). "
                      "Trained on Bandai-Namco-Research-Motiondataset-1: NON-COMMERCIAL use only."),
-        license=("Weights: CC BY-NC-ND 4.0 terms of the training data apply - trained on "
+        license=("Weights: CC BY-NC 4.0 terms of the training data apply - trained on "
                  + D.BANDAI_LICENSE + "; and " + D.PYBULLET_LICENSE + ". Non-commercial."),
         inputs=[TensorSpec("x", ("B", "T", D.PLACEMENT_DIM),
                            description="T = context + gap + 1 frames of placement features "

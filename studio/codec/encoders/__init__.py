@@ -1,0 +1,147 @@
+"""Every codec the lab can run, behind one :class:`Encoder` seam.
+
+``CODECS`` is the catalogue (key -> :class:`CodecSpec`); ``encoder_for(key)`` gives the backend
+that runs it (PyAV's bundled FFmpeg, or the FFmpeg executable), and nothing else in the app
+needs to know which one it is. A learned codec becomes a third backend here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import numpy as np
+
+from studio.codec.encoders.base import (RATE_MODES, AlignmentError, CodecSpec, DecodedFrame,
+                                        EncodeResult, EncodeSettings, Encoder, FrameReader)
+from studio.codec.encoders.exe_backend import FFmpegExeEncoder
+from studio.codec.encoders.pyav_backend import PyAvEncoder, StreamFrameReader
+from studio.codec.reference import ReferenceClip, ReferenceInfo
+
+__all__ = ["RATE_MODES", "AlignmentError", "CodecSpec", "DecodedFrame", "EncodeResult",
+           "EncodeSettings", "Encoder", "FrameReader", "CODECS", "codec_spec", "encoder_for",
+           "available_codecs", "ladder", "encode_clip", "decode_points", "StreamFrameReader",
+           "check_settings"]
+
+_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                 "slower", "veryslow", "placebo")
+_SVT_PRESETS = tuple(str(i) for i in range(14))
+_VPX_PRESETS = tuple(str(i) for i in range(9))   # libvpx cpu-used with deadline=good
+_AOM_PRESETS = tuple(str(i) for i in range(9))   # libaom cpu-used
+_RAV1E_PRESETS = tuple(str(i) for i in range(11))
+_VVENC_PRESETS = ("faster", "fast", "medium", "slow", "slower")
+
+_VIDEO = [
+    CodecSpec("x264", "H.264 (x264)", "libx264", _X26X_PRESETS, "medium", (22, 38), (0, 51)),
+    CodecSpec("x265", "HEVC (x265)", "libx265", _X26X_PRESETS, "medium", (22, 38), (0, 51)),
+    CodecSpec("av1", "AV1 (SVT-AV1)", "libsvtav1", _SVT_PRESETS, "8", (24, 63), (0, 63)),
+    CodecSpec("vp9", "VP9 (libvpx)", "libvpx-vp9", _VPX_PRESETS, "4", (20, 63), (0, 63),
+              high_bit_depth=False, preset_name="cpu-used"),
+    CodecSpec("vvc", "VVC (vvenc)", "libvvenc", _VVENC_PRESETS, "faster", (22, 42), (0, 63),
+              backend="ffmpeg", only_10bit=True, value_name="QP"),
+    CodecSpec("aom", "AV1 (libaom)", "libaom-av1", _AOM_PRESETS, "6", (24, 60), (0, 63),
+              backend="ffmpeg", preset_name="cpu-used"),
+    CodecSpec("rav1e", "AV1 (rav1e)", "librav1e", _RAV1E_PRESETS, "6", (60, 200), (0, 255),
+              backend="ffmpeg", value_name="QP", preset_name="speed"),
+]
+_IMAGE = [
+    CodecSpec("jpeg", "JPEG", "mjpeg", ("default",), "default", (2, 24), (1, 31),
+              backend="ffmpeg", image=True, intra=True, high_bit_depth=False, value_name="q",
+              rate_modes=("crf",), ext="jpg"),
+    CodecSpec("webp", "WebP", "libwebp", tuple(str(i) for i in range(7)), "4", (95, 20),
+              (100, 0), backend="ffmpeg", image=True, intra=True, high_bit_depth=False,
+              value_name="quality", rate_modes=("crf",), preset_name="method", ext="webp"),
+    CodecSpec("avif", "AVIF (libaom)", "libaom-av1", _AOM_PRESETS, "6", (10, 55), (0, 63),
+              backend="ffmpeg", image=True, intra=True, rate_modes=("crf",),
+              preset_name="cpu-used", ext="avif"),
+    CodecSpec("jxl", "JPEG XL", "libjxl", tuple(str(i) for i in range(1, 10)), "7", (0.5, 6.0),
+              (0.0, 25.0), backend="ffmpeg", image=True, intra=True, value_name="distance",
+              integer_values=False, rate_modes=("crf",), preset_name="effort", ext="jxl"),
+    CodecSpec("j2k", "JPEG 2000 (OpenJPEG)", "libopenjpeg", ("default",), "default", (4, 64),
+              (1, 400), backend="ffmpeg", image=True, intra=True, value_name="ratio",
+              rate_modes=("crf",), ext="j2k"),
+]
+
+CODECS: dict[str, CodecSpec] = {}
+for _spec in _VIDEO:
+    CODECS[_spec.key] = _spec
+    if _spec.family != "rav1e":
+        CODECS[_spec.key + "-intra"] = CodecSpec(
+            **{**_spec.__dict__, "key": _spec.key + "-intra",
+               "label": _spec.label.replace(")", ", all-intra)"), "intra": True})
+for _spec in _IMAGE:
+    CODECS[_spec.key] = _spec
+
+_BACKENDS: dict[str, Encoder] = {"pyav": PyAvEncoder(), "ffmpeg": FFmpegExeEncoder()}
+
+
+def codec_spec(key: str) -> CodecSpec:
+    try:
+        return CODECS[key]
+    except KeyError:
+        raise ValueError(f"unknown codec {key!r}; choose from {', '.join(CODECS)}") from None
+
+
+def encoder_for(key: str | CodecSpec) -> Encoder:
+    spec = codec_spec(key) if isinstance(key, str) else key
+    return _BACKENDS[spec.backend]
+
+
+def available_codecs() -> dict[str, tuple[bool, str]]:
+    """Which codecs this machine can encode, with a reason when it cannot."""
+    return {k: encoder_for(s).available(s) for k, s in CODECS.items()}
+
+
+def check_settings(s: EncodeSettings) -> None:
+    spec = codec_spec(s.codec)
+    encoder_for(spec).check(spec, s)
+
+
+def ladder(key: str, mode: str, points: int, width: int, height: int, fps: float) -> list[float]:
+    """The fixed ladder: an even spread over the codec's default quality range, or bitrates
+    (kbps) spread evenly in log scale between 0.02 and 0.25 bits per pixel (x3 for all-intra).
+
+    The CRF ranges are set so the video codecs land on overlapping PSNR ranges on a GRID
+    talking-head clip (x264 CRF 22-38, SVT-AV1 24-63 and VP9 20-63 span about 35-45 dB); the
+    content-adaptive ladder (studio.codec.adaptive) fits the range to each clip instead."""
+    spec = codec_spec(key)
+    if points < 1:
+        raise ValueError("points must be >= 1")
+    if mode == "crf":
+        lo, hi = spec.crf_ladder
+        vals = np.linspace(lo, hi, points) if points > 1 else np.array([(lo + hi) / 2])
+        return round_values(spec, vals)
+    if mode == "bitrate":
+        if "bitrate" not in spec.rate_modes:
+            raise ValueError(f"{key}: no bitrate mode; use a quality ladder")
+        pps = width * height * fps
+        scale = 3.0 if spec.intra else 1.0
+        bpp = np.geomspace(0.25, 0.02, points) if points > 1 else np.array([0.08])
+        return [float(max(1, round(b * pps * scale / 1000.0))) for b in bpp]
+    raise ValueError(f"unknown rate mode {mode!r}; use crf or bitrate")
+
+
+def round_values(spec: CodecSpec, vals) -> list[float]:
+    """Valid, distinct ladder values in best-quality-first order."""
+    lo, hi = sorted(spec.value_range)
+    out = []
+    for v in vals:
+        v = float(np.clip(v, lo, hi))
+        v = float(round(v)) if spec.integer_values else round(v, 2)
+        if v not in out:
+            out.append(v)
+    return sorted(out, reverse=spec.higher_is_better)
+
+
+# --- conveniences over the seam (tests, tools) -------------------------------------------------
+
+def encode_clip(ref: ReferenceClip, settings: EncodeSettings, out_path: str | os.PathLike,
+                on_frame=None, check_cancel=None) -> EncodeResult:
+    spec = codec_spec(settings.codec)
+    return encoder_for(spec).encode(spec, ref, settings, out_path, on_frame, check_cancel)
+
+
+def decode_points(path: str | os.PathLike, info: ReferenceInfo, expected: int | None = None,
+                  codec: str = "x264") -> Iterator[DecodedFrame]:
+    spec = codec_spec(codec)
+    return encoder_for(spec).decode(spec, path, info, expected)
