@@ -86,6 +86,10 @@ python_deps() {
     else
       "$VENV/bin/python" -m pip install -qq -e ".[$extras]"
     fi
+    # PySceneDetect requires the GUI build of OpenCV, whose cv2 would overwrite the headless
+    # one the app uses (and clash with Qt): take it without dependencies (pyproject lists the
+    # others); shot detection needs only cv2's core functions.
+    "$VENV/bin/python" -m pip install -qq --no-deps "scenedetect>=0.6.4,<0.8"
     echo "$sum" > "$stamp"
   fi
 }

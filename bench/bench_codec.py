@@ -204,26 +204,70 @@ def bench_vmaf(n: int) -> None:
         print(f"  {name:40s} {fps:8.1f} {ours / fps:21.1f}")
 
 
+def _sweep_source(tmp: str, frames: int) -> tuple[Path, str]:
+    grid = ROOT.parent / "shared" / "data" / "grid" / "bbaf2n.mpg"
+    if grid.exists():
+        return grid, f"{grid.name} (GRID, 360x288, real video)"
+    sys.path.insert(0, str(ROOT / "tests" / "codec"))
+    from conftest import write_clip  # type: ignore[import-not-found]
+    return write_clip(Path(tmp) / "syn.mp4", 352, 288, frames), "synthetic 352x288"
+
+
 def bench_sweep(frames: int) -> None:
+    """The same sweep with and without VMAF, side by side."""
     from studio.codec.sweep import SweepSpec, run_sweep
     from studio.jobs import JobContext
 
-    grid = ROOT.parent / "shared" / "data" / "grid" / "bbaf2n.mpg"
+    times = {}
     with tempfile.TemporaryDirectory() as tmp:
-        if grid.exists():
-            src, what = grid, f"{grid.name} (GRID, 360x288, real video)"
-        else:
-            sys.path.insert(0, str(ROOT / "tests" / "codec"))
-            from conftest import write_clip  # type: ignore[import-not-found]
-            src = write_clip(Path(tmp) / "syn.mp4", 352, 288, frames)
-            what = "synthetic 352x288"
-        spec = SweepSpec(str(src), ["x264", "x265", "av1", "vp9"], points=3, max_frames=frames)
-        t0 = time.perf_counter()
-        s = run_sweep(spec, Path(tmp) / "proj", JobContext())
-        dt = time.perf_counter() - t0
+        src, what = _sweep_source(tmp, frames)
+        for vmaf in (False, True):
+            spec = SweepSpec(str(src), ["x264", "x265", "av1", "vp9"], points=3,
+                             max_frames=frames, vmaf=vmaf)
+            t0 = time.perf_counter()
+            s = run_sweep(spec, Path(tmp) / f"proj{int(vmaf)}", JobContext())
+            times[vmaf] = (time.perf_counter() - t0, len(s.done), len(s.failed))
     print(f"sweep: {what}, {frames} frames, 4 codecs x 3 CRF points, default presets "
-          f"(x264/x265 medium, SVT-AV1 8, VP9 cpu-used 4), {spec.workers or 'default'} workers "
-          f"-> {len(s.done)} done, {len(s.failed)} failed in {dt:.1f} s wall")
+          f"(x264/x265 medium, SVT-AV1 8, VP9 cpu-used 4), default workers")
+    for vmaf, (dt, done, failed) in times.items():
+        print(f"  {'with VMAF' if vmaf else 'no VMAF':10s} {dt:7.1f} s wall ({done} done, "
+              f"{failed} failed)")
+    print(f"  VMAF costs x{times[True][0] / times[False][0]:.2f} of the sweep time")
+
+
+def bench_vvenc(frames: int) -> None:
+    """vvenc presets against x265 medium at equal PSNR-Y: BD-rate and encode time."""
+    from studio.codec import bdrate
+    from studio.codec.sweep import SweepSpec, run_sweep
+    from studio.codec.project import Project
+    from studio.jobs import JobContext
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, what = _sweep_source(tmp, frames)
+        presets = ["faster", "fast", "medium"]
+        spec = SweepSpec(str(src), ["x265", "vvc"], points=4, max_frames=frames, vmaf=False,
+                         ms_ssim=False, presets={"x265": ["medium"], "vvc": presets},
+                         values={"x265": [24, 29, 34, 39], "vvc": [26, 31, 36, 41]})
+        run_sweep(spec, Path(tmp) / "proj", JobContext())
+        proj = Project.load(Path(tmp) / "proj")
+        curves = {c.key: c for c in proj.curves("psnr_y")}
+        anchor = curves["x265/medium/crf"]
+        a_time = sum(p.encode_s for p in anchor.points)
+        print(f"vvenc vs x265 medium: {what}, {frames} frames, 4 points each (one encode at a "
+              f"time per worker, 2 workers)")
+        print(f"  {'curve':22s} {'BD-rate vs x265':>16s} {'encode s (4 pts)':>17s} "
+              f"{'time / x265':>12s}")
+        print(f"  {'x265 medium':22s} {'0.0 %':>16s} {a_time:17.1f} {1.0:12.2f}")
+        for pr in presets:
+            c = curves.get(f"vvc/{pr}/crf")
+            if c is None:
+                print(f"  vvc {pr}: no points")
+                continue
+            r = bdrate.compare(anchor.rates(), anchor.values("psnr_y"), c.rates(),
+                               c.values("psnr_y"))
+            t = sum(p.encode_s for p in c.points)
+            print(f"  {'vvc ' + pr:22s} {r.bd_rate:15.1f}% {t:17.1f} {t / a_time:12.2f}")
+        proj.close()
 
 
 def main() -> None:
@@ -231,17 +275,23 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--sweep-frames", type=int, default=30)
     ap.add_argument("--no-sweep", action="store_true")
+    ap.add_argument("--only-sweep", action="store_true", help="only the sweep and vvenc runs")
     ap.add_argument("--no-vmaf", action="store_true", help="skip the FFmpeg-executable metrics")
     ap.add_argument("--only-vmaf", action="store_true", help="only the FFmpeg-executable metrics")
     a = ap.parse_args()
     if a.only_vmaf:
         bench_vmaf(a.frames)
         return
+    if a.only_sweep:
+        bench_sweep(a.sweep_frames)
+        bench_vvenc(a.sweep_frames)
+        return
     bench_metrics(a.frames)
     if not a.no_vmaf:
         bench_vmaf(a.frames)
     if not a.no_sweep:
         bench_sweep(a.sweep_frames)
+        bench_vvenc(a.sweep_frames)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,17 @@ Both are measured in this run on the same model pair and the same pool:
 Also prints the pool's speed-up over a single session.
 
     python bench/bench_talk.py [--models DIR] [--seconds 8] [--size 320]
+    python bench/bench_talk.py --compare [--seconds 4] [--repeat 2] [--json OUT]
 
 Without --models it uses test-fixture models (random weights; a SyncTalk-sized U-Net
 stand-in is far cheaper than a real one, so the ratio is a worst case for overheads).
+
+``--compare``: FP32 against INT8 (``studio talk optimise``, gate skipped: random weights),
+side by side in one run, on the shipped pair and on SyncTalk_2D-architecture pairs at 320
+px (its "328" model) and 160 px (tests/fixtures/synctalk_models.py, random weights): bare
+and pipeline fps with 1 and N sessions. Each (pair, sessions) opens both precisions and
+alternates them ``--repeat`` times (the order flips every round), reporting the median: on
+a shared machine the load drifts, and the ratio between neighbours is what holds.
 """
 
 from __future__ import annotations
@@ -46,11 +54,113 @@ def bare_fps(ls: LipSync, template, wav: np.ndarray, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def load_avg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def pipeline_fps(ls: LipSync, template, wav_path: Path, out: Path) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    stats = render_to_file(ls, template, wav_path, out, JobContext())
+    return stats.frames / (time.perf_counter() - t0), stats
+
+
+def compare(args, template, tname: str, wav: np.ndarray, tmp: Path) -> int:
+    """FP32 vs INT8, shipped + SyncTalk_2D 320/160 pairs, 1 and N sessions (module doc)."""
+    import json
+    import statistics
+
+    from studio.talk.optimise import optimise_pair
+    from studio.talk.session import DEFAULT_MODELS
+    from tests.fixtures.synctalk_models import synctalk_pair
+
+    n = int(round(args.seconds * 25))
+    cores = cpu_count()
+    pairs: list[tuple[str, Path]] = [("shipped 160", DEFAULT_MODELS)]
+    for size in (320, 160):
+        synctalk_pair(tmp / f"synctalk_{size}", size)
+        pairs.append((f"SyncTalk_2D {size}", tmp / f"synctalk_{size}"))
+    print(f"machine: {platform.system()} {platform.machine()}, {cores} cores ({cpu_name()}); "
+          f"load average at start {load_avg()}; {args.seconds:g} s audio = {n} frames, {tname}; "
+          f"median of {args.repeat} alternating rounds", flush=True)
+    rows = []
+    for label, fp32 in pairs:
+        t0 = time.perf_counter()
+        int8 = tmp / (fp32.name + "_int8")
+        optimise_pair(fp32, int8, force=True, calib_frames=args.calib)
+        print(f"  {label}: INT8 pair built in {time.perf_counter() - t0:.0f} s "
+              f"(load {load_avg()})", flush=True)
+        for sessions in sorted({1, cores}):
+            pools = {}
+            for prec, folder in (("fp32", fp32), ("int8", int8)):
+                pools[prec] = LipSync(SessionPool(folder / "audio_encoder", sessions=1),
+                                      SessionPool(folder / "unet", sessions=sessions))
+            got: dict[str, dict[str, list]] = {p: {"bare": [], "pipe": [], "stats": []} for p in pools}
+            for r in range(args.repeat):
+                for prec in (("fp32", "int8") if r % 2 == 0 else ("int8", "fp32")):
+                    ls = pools[prec]
+                    got[prec]["bare"].append(bare_fps(ls, template, wav, n))
+                    p, st = pipeline_fps(ls, template, tmp / "a.wav", tmp / "out.mp4")
+                    got[prec]["pipe"].append(p)
+                    got[prec]["stats"].append(st)
+            for prec, ls in pools.items():
+                b = statistics.median(got[prec]["bare"])
+                p = statistics.median(got[prec]["pipe"])
+                rows.append({"pair": label, "px": ls.contract.size, "precision": prec,
+                             "sessions": sessions, "bare_fps": round(b, 1),
+                             "pipeline_fps": round(p, 1), "pipeline_over_bare": round(p / b, 2),
+                             "bare_runs": [round(v, 1) for v in got[prec]["bare"]],
+                             "pipeline_runs": [round(v, 1) for v in got[prec]["pipe"]],
+                             "stages": got[prec]["stats"][-1].summary(), "load": load_avg()})
+                ls.close()
+            print(f"  {label}, {sessions} session(s) done (load {load_avg()})", flush=True)
+    print(f"{'pair':<16} {'px':>4} {'prec':>5} {'sessions':>8} {'bare fps':>9} {'pipeline fps':>13} "
+          f"{'pipeline/bare':>14}")
+    for r in rows:
+        print(f"{r['pair']:<16} {r['px']:>4} {r['precision']:>5} {r['sessions']:>8} "
+              f"{r['bare_fps']:9.1f} {r['pipeline_fps']:13.1f} {r['pipeline_over_bare']:14.2f}")
+    print("INT8 / FP32 (same pair, same sessions):")
+    for r in rows:
+        if r["precision"] != "int8":
+            continue
+        f = next(x for x in rows if x["pair"] == r["pair"] and x["sessions"] == r["sessions"]
+                 and x["precision"] == "fp32")
+        print(f"  {r['pair']:<16} {r['sessions']} session(s): bare {r['bare_fps'] / f['bare_fps']:.2f}x, "
+              f"pipeline {r['pipeline_fps'] / f['pipeline_fps']:.2f}x")
+    print("stages (pipeline, last round):")
+    for r in rows:
+        print(f"  {r['pair']} {r['precision']} {r['sessions']}s: {r['stages']}")
+    print(f"load average at end {load_avg()}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": f"{platform.system()} {platform.machine()}, "
+                                                          f"{cores} cores ({cpu_name()})",
+                                               "seconds": args.seconds, "frames": n,
+                                               "template": tname, "rows": rows}, indent=1))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", help="folder with audio_encoder/ and unet/ (model.onnx + manifest.json)")
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--size", type=int, default=320)
+    ap.add_argument("--compare", action="store_true",
+                    help="FP32 vs INT8 on the shipped and SyncTalk_2D 320/160 pairs (module doc)")
+    ap.add_argument("--repeat", type=int, default=2, help="--compare: alternating rounds")
+    ap.add_argument("--calib", type=int, default=16, help="--compare: calibration frames")
+    ap.add_argument("--json", help="--compare: write the results here")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     if args.models:
@@ -77,6 +187,8 @@ def main() -> int:
     t = np.arange(int(args.seconds * 16000)) / 16000
     wav = (0.3 * np.sin(2 * np.pi * 200 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
     sf.write(tmp / "a.wav", wav, 16000)
+    if args.compare:
+        return compare(args, template, tname, wav, tmp)
     n = int(round(args.seconds * 25))
     cores = cpu_count()
     results = {}

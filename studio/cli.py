@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,15 +66,26 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_screenshot(args: argparse.Namespace) -> int:
-    # ui/ sits above studio/: run it as its own process rather than importing it here.
-    cmd = [sys.executable, "-m", "ui.screenshot", "--out", args.out]
-    return subprocess.call(cmd, cwd=str(ROOT))
+    # ui/ sits above studio/: run it as its own process rather than importing it here. In a
+    # bundle there is no script to give an interpreter: the GUI launcher has the sub-command.
+    from studio.paths import bundled_executable, is_frozen
+
+    out = str(Path(args.out).resolve())
+    env = dict(os.environ)
+    if is_frozen():
+        cmd = [str(bundled_executable()), "screenshot", "--out", out]
+    else:
+        cmd = [sys.executable, "-m", "ui.screenshot", "--out", out]
+        if (ROOT / "ui").is_dir():  # a checkout that was never pip-installed
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.call(cmd, env=env)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     script = ROOT / "bench" / f"bench_{args.what}.py"
     if not script.exists():
-        print(f"no benchmark named {args.what!r} (looked for {script})", file=sys.stderr)
+        where = " (benchmarks ship with the source, not the app)" if _frozen() else ""
+        print(f"no benchmark named {args.what!r} (looked for {script}){where}", file=sys.stderr)
         return 2
     import importlib.util
 
@@ -82,7 +94,27 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(f"the benchmarks build test-fixture models and need {', '.join(missing)}: run "
               "./bootstrap.sh test once (or .venv/bin/pip install -e '.[test]')", file=sys.stderr)
         return 2
-    return subprocess.call([sys.executable, str(script), *args.rest], cwd=str(ROOT))
+    # In this process (no interpreter relaunch: a bundle has none), as `python script` would.
+    import runpy
+
+    saved_argv, saved_cwd = sys.argv[:], os.getcwd()
+    sys.argv = [str(script), *args.rest]
+    try:
+        os.chdir(ROOT)
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    finally:
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+    return 0
+
+
+def _frozen() -> bool:
+    from studio.paths import is_frozen
+
+    return is_frozen()
 
 
 def _placeholder(name: str):

@@ -93,6 +93,14 @@ class JobContext:
             self._last_emit = now
             self._on_progress(Progress(done, total, message))
 
+    def stage(self, index: int, count: int, label: str = "") -> "JobContext":
+        """A context for step ``index`` of ``count``: its 0-100 % fills that slice of this
+        job's bar (one bar for a job made of sub-jobs), sharing the cancel token."""
+        def forward(p: Progress) -> None:
+            msg = f"{label}: {p.message}" if label and p.message else (label or p.message)
+            self.progress(index + p.fraction, count, msg, force=p.fraction >= 1.0)
+        return JobContext(forward, self.token, self._min_interval)
+
     @contextlib.contextmanager
     def atomic_output(self, path: str | os.PathLike) -> Iterator[Path]:
         with atomic_path(path) as tmp:

@@ -4,6 +4,8 @@
     studio codec bdrate REPORT_DIR [--anchor x264] [--metric psnr_y] [--method pchip]
     studio codec export REPORT_DIR [--csv F] [--json F] [--svg F] [--frames-csv F] [--metric M]
     studio codec score REPORT_DIR --metrics vmaf,xpsnr [--force]
+    studio codec encode INPUT --codec learned --quality Q --out FILE.nlc
+    studio codec decode FILE.nlc --out OUT.png|OUT.mp4
 
 ``register(subparsers)`` adds the ``codec`` command to the app's argparse tree; each action
 sets ``func(args) -> int`` (the exit status). Exit status of ``sweep``: 0 all points done,
@@ -82,7 +84,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             values=parse_values(args.values or []), max_frames=args.frames or None,
             max_seconds=args.seconds, workers=args.workers, ms_ssim=not args.no_ms_ssim,
             vmaf=not args.no_vmaf, extra_metrics=_split(args.metrics or ""),
-            ladder=args.ladder, target=args.target)
+            ladder=args.ladder, target=args.target, cluster=args.cluster)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -111,6 +113,74 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         proj.close()
     return 3 if summary.failed else 0
+
+
+def parse_budget(text: str | None) -> float | None:
+    """``--decoder-budget 60fps`` (or a bare number): the slowest decoder speed allowed."""
+    if not text:
+        return None
+    t = text.strip().lower().removesuffix("fps").strip()
+    try:
+        v = float(t)
+    except ValueError:
+        raise UserError(f"--decoder-budget {text!r}: give the minimum decode speed, e.g. "
+                        f"60fps") from None
+    if v <= 0:
+        raise UserError("--decoder-budget must be positive")
+    return v
+
+
+def cmd_optimise(args: argparse.Namespace) -> int:
+    """Per-shot optimisation: exit 0 done, 1 failed, 130 cancelled."""
+    from studio.codec.pershot import OptimiseSpec, optimise_job
+
+    codecs = _split(args.codecs)
+    try:
+        spec = OptimiseSpec(
+            input=args.input, target_kbps=args.target_kbps, codecs=codecs,
+            presets=parse_presets(args.preset or [], codecs), values=parse_values(args.values or []),
+            points=args.points, max_frames=args.frames or None, max_seconds=args.seconds,
+            detector=args.detector, min_decode_fps=parse_budget(args.decoder_budget),
+            curve=not args.no_curve, workers=args.workers, cluster=args.cluster,
+            vmaf=args.vmaf)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = _run(optimise_job(spec, args.out))
+    if result.status is JobStatus.CANCELLED:
+        print(f"finished encodes are kept in {args.out}", file=sys.stderr)
+        return 130
+    if not result.ok:
+        return 1
+    s = result.value
+    proj = Project.load(args.out)
+    try:
+        print(f"{len(s.shots)} shots: " + ", ".join(f"{a}-{b - 1}" for a, b in s.shots))
+        for pid, parts in s.chosen.items():
+            p = proj.point(pid)
+            if abs(p.value - args.target_kbps) > 0.05:
+                continue
+            print(f"{pid}: {p.bitrate_kbps:.1f} kbit/s (target {p.value:g}), PSNR-Y "
+                  f"{p.metrics.get('psnr_y', float('nan')):.2f} dB (MSE-pooled "
+                  f"{p.metrics.get('psnr_y_global', float('nan')):.2f}), decodes at "
+                  f"{p.decode_fps:.0f} fps; {p.stream}")
+            for k, sh in enumerate(p.shots):
+                print(f"  shot {k} frames {sh['frames'][0]}-{sh['frames'][1] - 1}: "
+                      f"{sh['preset']} {sh['value']:g} ({sh['kbps']:.1f} kbit/s alone)")
+        for note in s.notes:
+            print(f"note: {note}")
+        files = _write_reports(proj, Path(args.out), "psnr_y_global", None)
+        print("wrote " + ", ".join(str(f) for f in files))
+        for c in codecs:
+            key = next((cv.key for cv in proj.curves("psnr_y_global")
+                        if cv.codec == c and cv.mode == "crf"), None)
+            if key:   # per-shot and ABR of this codec against its fixed CRF ladder
+                rows = [r for r in report.bd_table(proj, key, "psnr_y_global")
+                        if r.curve.split("/")[0] == c]
+                print(report.format_bd_table(rows))
+    finally:
+        proj.close()
+    return 0
 
 
 def cmd_encoders(args: argparse.Namespace) -> int:
@@ -209,6 +279,44 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 1 if s.failed else 0
 
 
+def cmd_encode(args: argparse.Namespace) -> int:
+    """Code an image (or every frame of a video) with the learned codec into one .nlc file."""
+    from studio.codec import learned
+    from studio.codec.learned.io import read_pictures
+
+    try:
+        if args.codec != "learned" and not Path(args.codec).exists():
+            raise UserError(f"--codec {args.codec!r}: only 'learned' (the shipped learned "
+                            f"codec) or a path to a learned-codec model folder")
+        model = learned.resolve_model(args.codec, args.quality)
+        bs = learned.encode_pictures(model, read_pictures(args.input, args.frames or None))
+        size = bs.write(args.out)
+    except (UserError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    n = len(bs.payloads)
+    print(f"wrote {args.out}: {n} frame(s) {bs.width}x{bs.height}, {size} bytes, "
+          f"{8.0 * size / (bs.width * bs.height * n):.4f} bpp ({model.name}, model id "
+          f"{model.id_hex})")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode an .nlc file to PNG (one frame: OUT.png; more: OUT_00000.png...) or MP4."""
+    from studio.codec import learned
+    from studio.codec.learned.io import write_pictures
+
+    try:
+        bs, model, pictures = learned.iter_decode(args.input, [args.codec] if args.codec else [])
+        written = write_pictures(args.out, pictures, len(bs.payloads), args.fps)
+    except (UserError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"decoded {len(bs.payloads)} frame(s) {bs.width}x{bs.height} with {model.name} -> "
+          + ", ".join(str(w) for w in written[:3]) + (" ..." if len(written) > 3 else ""))
+    return 0
+
+
 METRIC_CHOICES = report.BD_METRICS   # psnr_y ... psnr_y_global (MSE-pooled) ... cambi
 
 
@@ -219,6 +327,32 @@ def register(subparsers) -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="codec_action", metavar="ACTION")
     sub.required = True
+
+    o = sub.add_parser("optimise", aliases=["optimize"],
+                       help="per-shot encoding (Dynamic Optimizer) at a target bitrate, with "
+                            "decoder budgets, against fixed encoding of the whole clip")
+    o.add_argument("input", help="source video")
+    o.add_argument("--target-kbps", type=float, required=True, help="target average bitrate")
+    o.add_argument("--codecs", default="x264", help="video codecs (default %(default)s)")
+    o.add_argument("--out", required=True, help="project folder (the workbench opens it)")
+    o.add_argument("--preset", action="append", metavar="[CODEC=]P1,P2",
+                   help="presets to consider per shot; repeatable")
+    o.add_argument("--values", action="append", metavar="[CODEC=]V1,V2",
+                   help="CRF/QP values per shot (default: --points over the codec's range)")
+    o.add_argument("--points", type=int, default=6, help="ladder values per shot (default 6)")
+    o.add_argument("--frames", type=int, default=120, help="max frames (default 120; 0: all)")
+    o.add_argument("--seconds", type=float, default=None, help="max duration in seconds")
+    o.add_argument("--detector", choices=("content", "adaptive"), default="content",
+                   help="PySceneDetect detector (default content)")
+    o.add_argument("--decoder-budget", default=None, metavar="FPS",
+                   help="minimum decode speed at the clip's size, e.g. 60fps: slower "
+                        "candidates are never chosen")
+    o.add_argument("--no-curve", action="store_true",
+                   help="optimise at the target only (no per-shot RD curve for BD-rate)")
+    o.add_argument("--workers", type=int, default=None)
+    o.add_argument("--cluster", default=None, metavar="local:N|tcp://HOST:PORT")
+    o.add_argument("--vmaf", action="store_true", help="also VMAF for every encode")
+    o.set_defaults(func=cmd_optimise)
 
     c = sub.add_parser("encoders", help="what this machine can encode and measure, and why "
                                         "something is missing")
@@ -250,6 +384,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--no-vmaf", action="store_true",
                    help="skip VMAF (computed by default where the FFmpeg executable has libvmaf)")
     s.add_argument("--vmaf", action="store_true", help=argparse.SUPPRESS)  # the old opt-in
+    s.add_argument("--cluster", default=None, metavar="local:N|tcp://HOST:PORT",
+                   help="run each encode as a task on a Dask cluster (a local one of N worker "
+                        "processes, or a scheduler you started); default: local processes")
     s.add_argument("--metrics", default="", metavar="M1,M2",
                    help="more metrics from the FFmpeg executable: vmaf_neg, xpsnr_y, psnr_hvs, "
                         "ciede2000, cambi")
@@ -294,4 +431,21 @@ def register(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=None,
                    help="points scored in parallel (default min(2, CPUs); 0: one at a time)")
     r.set_defaults(func=cmd_score)
+
+    en = sub.add_parser("encode", help="code an image or clip with the learned codec (.nlc)")
+    en.add_argument("input", help="image (PNG, JPEG...) or video")
+    en.add_argument("--codec", default="learned",
+                    help="'learned' (shipped) or a learned-codec model folder (default learned)")
+    en.add_argument("--quality", type=int, default=2, help="rate point 1..N, 1 = lowest rate")
+    en.add_argument("--frames", type=int, default=0, help="max video frames (default 0: all)")
+    en.add_argument("--out", required=True, help="bitstream to write (.nlc)")
+    en.set_defaults(func=cmd_encode)
+
+    de = sub.add_parser("decode", help="decode a learned-codec bitstream to PNG or MP4")
+    de.add_argument("input", help="an .nlc bitstream")
+    de.add_argument("--out", required=True, help="OUT.png or OUT.mp4")
+    de.add_argument("--codec", default=None,
+                    help="a model folder to look in besides the shipped ones")
+    de.add_argument("--fps", type=int, default=25, help="frame rate of an MP4 (default 25)")
+    de.set_defaults(func=cmd_decode)
     return p

@@ -37,9 +37,12 @@ VERSION = 1
 DONE, FAILED, PENDING = "done", "failed", "pending"
 
 
-def point_id(codec: str, preset: str, mode: str, value: float) -> str:
+def point_id(codec: str, preset: str, mode: str, value: float,
+             frame_range: list[int] | tuple[int, int] | None = None) -> str:
     """Stable, file-name-safe id: the same settings always map to the same point."""
     raw = f"{codec}_{preset}_{mode}{value:g}"
+    if frame_range:
+        raw += f"_f{frame_range[0]}-{frame_range[1]}"
     return re.sub(r"[^A-Za-z0-9_.+-]", "-", raw)
 
 
@@ -78,10 +81,21 @@ class Point:
     frame_range: list[int] = field(default_factory=list)    # [first, end) of the reference;
                                                             # empty: the whole clip
 
+    decode_fps: float = 0.0    # measured decoder speed at the clip's resolution
+    shots: list[dict] = field(default_factory=list)   # per-shot choice of a stitched point
+
     @property
     def label(self) -> str:
-        unit = "kbps" if self.mode == "bitrate" else self.mode.upper()
-        return f"{self.codec} {self.preset} {unit} {self.value:g}"
+        unit = {"bitrate": "kbps", "pershot": "kbps per-shot"}.get(self.mode, self.mode.upper())
+        text = f"{self.codec} {self.preset} {unit} {self.value:g}"
+        if self.frame_range:
+            text += f" (frames {self.frame_range[0]}-{self.frame_range[1] - 1})"
+        return text
+
+    @property
+    def is_shot(self) -> bool:
+        """An encode of one shot only: a building block of per-shot points, not a curve."""
+        return bool(self.frame_range)
 
     @staticmethod
     def from_dict(d: dict) -> "Point":
@@ -114,7 +128,7 @@ class Curve:
         knob = getattr(spec, "preset_name", "") or knobs.get(family, "preset")
         only = bool(spec) and len(getattr(spec, "presets", ())) <= 1   # nothing to tell apart
         text = f"{name} {knob} {self.preset}" if self.preset and not only else name
-        return text + (" (ABR)" if self.mode == "bitrate" else "")
+        return text + {"bitrate": " (ABR)", "pershot": " (per-shot)"}.get(self.mode, "")
 
     def rates(self) -> list[float]:
         return [p.bitrate_kbps for p in self.points]
@@ -164,6 +178,7 @@ class Project:
         self.points: dict[str, Point] = {}
         self.notes: list[str] = []
         self.ladders: dict[str, dict] = {}   # codec/preset -> adaptive ladder and its probes
+        self.shots: list[list[int]] = []     # [first, end) frame ranges of the detected shots
         self.created = time.strftime("%Y-%m-%dT%H:%M:%S")
         self._clip: ReferenceClip | None = None
         self._readers: dict[str, encoders.FrameReader] = {}   # viewer cache, 4 newest
@@ -203,6 +218,7 @@ class Project:
             proj.created = data.get("created", proj.created)
             proj.notes = list(data.get("notes", []))
             proj.ladders = dict(data.get("ladders", {}))
+            proj.shots = [list(s) for s in data.get("shots", [])]
             if data.get("reference"):
                 proj.reference = ReferenceInfo.from_dict(data["reference"])
             for d in data.get("points", []):
@@ -220,6 +236,7 @@ class Project:
             "reference": self.reference.to_dict() if self.reference else None,
             "notes": self.notes,
             "ladders": self.ladders,
+            "shots": self.shots,
             "points": [asdict(p) for p in self.points.values()],
         }
 
@@ -231,12 +248,16 @@ class Project:
     def done_points(self) -> list[Point]:
         return [p for p in self.points.values() if p.status == DONE]
 
+    def viewable_points(self) -> list[Point]:
+        """Finished points that cover the whole clip (not the per-shot building blocks)."""
+        return [p for p in self.done_points() if not p.is_shot]
+
     def curves(self, metric: str | None = None) -> list[Curve]:
         """Finished points grouped by codec/preset/mode; with ``metric``, only points that
         have it. Order: codecs in the order they were first added."""
         groups: dict[tuple[str, str, str], list[Point]] = {}
         for p in self.points.values():
-            if p.status != DONE or (metric and p.metrics.get(metric) is None):
+            if p.status != DONE or p.is_shot or (metric and p.metrics.get(metric) is None):
                 continue
             groups.setdefault((p.codec, p.preset, p.mode), []).append(p)
         return [Curve(c, pr, m, sorted(pts, key=lambda p: p.bitrate_kbps))
@@ -280,7 +301,11 @@ class Project:
         reader = self._readers.pop(pid, None)
         if reader is None:
             spec = encoders.codec_spec(pt.codec)
-            reader = encoders.encoder_for(spec).reader(spec, self.folder / pt.stream, ref)
+            if pt.mode == "pershot":
+                from studio.codec.encoders.pyav_backend import SequentialFrameReader
+                reader = SequentialFrameReader(self.folder / pt.stream, ref)
+            else:
+                reader = encoders.encoder_for(spec).reader(spec, self.folder / pt.stream, ref)
         self._readers[pid] = reader            # most recently used last
         while len(self._readers) > 4:
             self._readers.pop(next(iter(self._readers))).close()
@@ -294,6 +319,9 @@ class Project:
         ref = self.reference
         assert ref is not None
         spec = encoders.codec_spec(pt.codec)
+        if pt.mode == "pershot":
+            from studio.codec.encoders.pyav_backend import decode_sequential
+            return decode_sequential(self.folder / pt.stream, ref, ref.frames)
         return encoders.encoder_for(spec).decode(spec, self.folder / pt.stream, ref, ref.frames)
 
     def point_rgb(self, pid: str, index: int, rotate: bool = True) -> np.ndarray:

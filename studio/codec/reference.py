@@ -263,6 +263,27 @@ class ReferenceClip:
     def planes(self, index: int) -> list[np.ndarray]:
         return self.reader.planes(index)
 
+    def subclip(self, first: int, end: int, path: str | os.PathLike) -> "ReferenceClip":
+        """Frames [first, end) as a reference of their own (a Y4M at ``path``), with their
+        timestamps rebased to 0: how a shot is encoded as an ordinary point."""
+        info = self.info
+        if not 0 <= first < end <= info.frames:
+            raise ValueError(f"frame range {first}..{end} outside 0..{info.frames}")
+        times = info.times()
+        with open(path, "wb") as fh:
+            w = Y4MWriter(fh, info.width, info.height, info.fps, info.pix_fmt, info.full_range)
+            for i in range(first, end):
+                w.write(self.planes(i))
+        if info.timed:
+            pts = [p - info.pts[first] for p in info.pts[first:end]]
+            tb = info.time_base
+        else:
+            tb = 1 / info.fps
+            pts = [round((t - times[first]) / tb) for t in times[first:end]]
+        sub = ReferenceInfo(**{**info.__dict__, "file": Path(path).name, "frames": end - first,
+                               "pts": pts, "time_base": tb, "notes": []})
+        return ReferenceClip(path, sub)
+
     def rgb(self, index: int, rotate: bool = True) -> np.ndarray:
         img = video_io.planes_to_rgb(self.planes(index), self.info.pix_fmt,
                                      self.info.colorspace, self.info.full_range)

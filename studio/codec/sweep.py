@@ -64,6 +64,8 @@ class SweepSpec:
     extra_metrics: list[str] = field(default_factory=list)   # more ffmetrics columns
     ladder: str = "fixed"                   # "fixed" (CRF range per codec) or "adaptive"
     target: str = "psnr_y:30-45"            # adaptive: METRIC:LOW-HIGH
+    shots: list[list[int]] = field(default_factory=list)   # also encode each [first, end)
+    cluster: str | None = None              # Dask: "local:N" or "tcp://HOST:PORT"
 
 
 @dataclass
@@ -104,11 +106,21 @@ def run_point(task: PointTask, report: Callable[[str, int], None],
     stream_path = folder / stream_rel
     crash = os.environ.get(CRASH_ENV)
     ref: ReferenceClip | None = None
+    shot_dir = ""
     try:
         if crash and crash in pt.id:
             os._exit(3)
         info = ReferenceInfo.from_dict(task.reference)
         ref = ReferenceClip(folder / info.file, info)
+        if pt.frame_range:   # a shot: its frames are a reference of their own
+            shot_dir = tempfile.mkdtemp(prefix="studio-shot-", dir=folder)
+            whole, ref = ref, None
+            try:
+                ref = whole.subclip(pt.frame_range[0], pt.frame_range[1],
+                                    Path(shot_dir) / "shot.y4m")
+            finally:
+                whole.close()
+            info = ref.info
         settings = encoders.EncodeSettings(pt.codec, pt.mode, pt.value, pt.preset, task.threads)
 
         def on_encoded(i: int) -> None:
@@ -125,7 +137,14 @@ def run_point(task: PointTask, report: Callable[[str, int], None],
             with open(decoded_y4m, "wb") if task.ff_metrics else contextlib.nullcontext() as fh:
                 writer = Y4MWriter(fh, info.width, info.height, ref.reader.fps, info.pix_fmt,
                                    info.full_range) if fh is not None else None
-                for df in enc.decode(spec, stream_path, info, info.frames):
+                frames_it = iter(enc.decode(spec, stream_path, info, info.frames))
+                decode_s = 0.0
+                while True:
+                    t_dec = time.perf_counter()
+                    df = next(frames_it, None)
+                    decode_s += time.perf_counter() - t_dec
+                    if df is None:
+                        break
                     check()
                     scores.append(metrics.score_frame(ref.planes(df.index), df.planes,
                                                       info.bit_depth, task.ssim, task.ms_ssim))
@@ -156,6 +175,7 @@ def run_point(task: PointTask, report: Callable[[str, int], None],
         pt.keyframes, pt.pix_fmt, pt.metrics = result.keyframes, result.pix_fmt, pooled
         pt.backend, pt.encoder, pt.encoder_version = enc.name, spec.encoder, result.encoder_version
         pt.options, pt.command = result.options, result.command
+        pt.decode_fps = result.frames / decode_s if decode_s > 0 else 0.0
     except Cancelled:
         _remove(stream_path)
         raise
@@ -170,6 +190,8 @@ def run_point(task: PointTask, report: Callable[[str, int], None],
     finally:
         if ref is not None:
             ref.close()
+        if shot_dir:
+            shutil.rmtree(shot_dir, ignore_errors=True)
     pt.finished = time.strftime("%Y-%m-%dT%H:%M:%S")
     return asdict(pt)
 
@@ -303,6 +325,9 @@ def _plan(spec: SweepSpec, ref: ReferenceInfo,
                 except ValueError as exc:
                     raise UserError(str(exc)) from None
                 out.append(Point(point_id(c, pr, spec.mode, v), c, pr, spec.mode, v))
+                for a, b in spec.shots:
+                    out.append(Point(point_id(c, pr, spec.mode, v, (a, b)), c, pr, spec.mode,
+                                     v, frame_range=[int(a), int(b)]))
     return out
 
 
@@ -473,17 +498,30 @@ def run_sweep(spec: SweepSpec, project_path: str | os.PathLike, ctx: JobContext,
         bar.push(f"finished {pt.id}", force=True)
 
     try:
-        if workers == 0:
-            for task in tasks:
-                pid = task.point["id"]
-                finish(run_point(task, lambda ph, n, pid=pid: bar.point(pid, ph, n), ctx.check))
-        else:
-            _run_pool(tasks, workers, bar, finish)
+        run_tasks(tasks, workers, spec.cluster, bar, finish, ctx)
     finally:
         proj.save()
         proj.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def run_tasks(tasks: list[PointTask], workers: int, cluster: str | None, bar: _Progress,
+              finish: Callable[[dict], None], ctx: JobContext) -> None:
+    """The executor seam: every point runs through here, wherever it runs.
+
+    ``cluster`` ("local:N" or "tcp://HOST:PORT") sends each point to a Dask cluster as one
+    task; else ``workers`` spawn processes (0: in this thread). Results come back as the same
+    dicts, so a sweep gives identical points on either."""
+    if cluster:
+        from studio.codec.dask_exec import run_on_cluster
+        run_on_cluster(tasks, cluster, bar, finish, ctx)
+    elif workers == 0:
+        for task in tasks:
+            pid = task.point["id"]
+            finish(run_point(task, lambda ph, n, pid=pid: bar.point(pid, ph, n), ctx.check))
+    else:
+        _run_pool(tasks, workers, bar, finish)
 
 
 def _run_pool(tasks: list[PointTask], workers: int, bar: _Progress,

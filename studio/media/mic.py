@@ -15,6 +15,16 @@ resampling, output sample ``k`` is the input instant ``k * in_sr / out_sr`` (sox
 its filter delay rather than shifting the signal), so its time follows from the newest
 block's time by the sample clock.
 
+Start-up backlog: through PulseAudio (null-sink monitor, measured 2026-12-02) a new stream
+delivers its first ~2 s late and then hands over audio that is already 0.6-0.75 s old, draining
+that backlog at about twice real time over the next second, whatever PortAudio's latency
+setting, the block size or ``PULSE_LATENCY_MSEC`` (all tried). A live picture of that audio
+trails the voice by up to 0.7 s. So blocks whose last sample is older than ``max_start_age_s``
+when they arrive are dropped *until the first fresh block* (at most ``max_start_drop_s`` of
+audio, so a device with a constant large latency, e.g. Bluetooth, still starts), before the
+resampler and the sample counters: the consumer's stream simply starts later, with fresh audio.
+After that nothing is ever dropped here (the consumer's sample clock must hold).
+
 Nothing here crashes without audio hardware: :func:`list_input_devices` returns an empty list
 and a reason (PortAudio missing - importing sounddevice raises OSError -, or no sound server
 and no card), and :class:`MicCapture.start` raises :class:`MicError` with a message to show.
@@ -80,6 +90,8 @@ class MicStats:
     overflows: int              # blocks lost because the queue was full
     xruns: int                  # PortAudio input overflows reported by the callback
     first_block_s: float | None  # start() to first callback (PulseAudio: 1.5-2 s)
+    stale_blocks: int = 0       # start-up backlog blocks dropped (module doc)
+    stale_s: float = 0.0        # ... and their audio, seconds
 
 
 def _import_sounddevice():
@@ -193,13 +205,16 @@ class MicCapture:
 
     def __init__(self, on_audio: AudioConsumer | None = None, *, device: int | str | None = None,
                  out_sr: int = OUT_SR, block_s: float = 0.02, queue_blocks: int = 100,
-                 quality: str = "HQ", latency: str | float = "low") -> None:
+                 quality: str = "HQ", latency: str | float = "low",
+                 max_start_age_s: float | None = 0.1, max_start_drop_s: float = 1.5) -> None:
         self.on_audio = on_audio
         self.device_request = device
         self.out_sr = int(out_sr)
         self.block_s = float(block_s)
         self.quality = quality
         self.latency = latency
+        self.max_start_age_s = max_start_age_s
+        self.max_start_drop_s = float(max_start_drop_s)
         self._q: queue.Queue = queue.Queue(maxsize=int(queue_blocks))
         self._level = _Slot()
         self._stream = None
@@ -215,6 +230,9 @@ class MicCapture:
         self._n_in = self._n_out = 0
         self._t_start = 0.0
         self._t_first: float | None = None
+        self._fresh = self.max_start_age_s is None  # True once a fresh block has arrived
+        self._stale_blocks = 0
+        self._stale_in = 0  # device-rate samples dropped as start-up backlog
 
     # -- control -----------------------------------------------------------------------
     def start(self) -> "MicCapture":
@@ -296,7 +314,9 @@ class MicCapture:
         return MicStats(self.device.name if self.device else "", self.samplerate, self.running,
                         self._blocks, self._n_in / self.samplerate if self.samplerate else 0.0,
                         self._n_out, self._overflows, self._xruns,
-                        None if self._t_first is None else self._t_first - self._t_start)
+                        None if self._t_first is None else self._t_first - self._t_start,
+                        self._stale_blocks,
+                        self._stale_in / self.samplerate if self.samplerate else 0.0)
 
     # -- PortAudio thread ------------------------------------------------------------------
     def _callback(self, indata, frames, time_info, status) -> None:
@@ -337,6 +357,14 @@ class MicCapture:
             self._t_first = time.monotonic()
             self._first_block.set()
         self._blocks += 1
+        if not self._fresh:
+            age = time.monotonic() - (t_first + len(mono) / self.samplerate)
+            if (age > self.max_start_age_s
+                    and (self._stale_in + len(mono)) / self.samplerate <= self.max_start_drop_s):
+                self._stale_blocks += 1
+                self._stale_in += len(mono)
+                return
+            self._fresh = True
         if len(mono):
             self._level.put(Level(float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))),
                                   float(np.max(np.abs(mono))), t_first))

@@ -256,10 +256,28 @@ def _cmd_style(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from studio.cli_progress import exit_code
+    from studio.motion.physics import parse_push, simulate_job
+
+    pushes = tuple(parse_push(p) for p in args.push or ())
+    result = run_job_cli(simulate_job(args.policy, args.seconds, args.out, pushes,
+                                      start_time=args.start), quiet=args.quiet)
+    if result.ok:
+        sim = result.value
+        h = sim.history
+        fell = (f"fell at {sim.fall_time:.2f} s" if sim.fall_time is not None
+                else f"kept its balance for {h.times[-1]:.2f} s")
+        print(f"{args.policy}: {fell}; tracking error mean {sum(h.errors) / len(h.errors):.3f} m; "
+              f"critic value mean {sum(h.values) / len(h.values):.2f}"
+              + (f"; wrote {args.out}" if args.out else ""))
+    return exit_code(result)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``motion`` with its actions to the ``studio`` command."""
     p = subparsers.add_parser("motion", help="motion clips: inspect, convert, phase, blend, "
-                              "transition, style",
+                              "transition, style, simulate",
                               description="Motion clips: DeepMimic (.txt) and BVH.")
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     ls = sub.add_parser("list", help="the built-in DeepMimic clips")
@@ -340,6 +358,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="use JOINT for ROLE (repeatable), e.g. --set left_arm=LeftShoulder")
     ro.add_argument("--clear", action="store_true", help="forget this rig's saved mapping")
     ro.set_defaults(func=_cmd_roles)
+
+    si = sub.add_parser("simulate", help="the humanoid in pybullet, driven by a pretrained "
+                        "DeepMimic policy (walk, jump, backflip, spinkick...)",
+                        description="Simulate the DeepMimic humanoid in pybullet (240 Hz, stable "
+                        "PD) with a pretrained policy choosing its targets 30 times a second, "
+                        "optionally push it, and write the simulated motion.")
+    si.add_argument("policy", help="a policy in models/deepmimic (walk, walk_COMenabled, jump, "
+                    "backflip, spinkick) or a folder holding actor/ and critic/")
+    si.add_argument("--seconds", type=float, default=10.0, help="simulated seconds (default 10)")
+    si.add_argument("--push", action="append", metavar="NEWTONS@SECONDS",
+                    help="a 0.1 s sideways push on the pelvis, e.g. 400@3 (repeatable)")
+    si.add_argument("--start", type=float, default=0.0,
+                    help="start this many seconds into the reference clip")
+    si.add_argument("--out", help="write the simulated motion: .bvh, .txt (DeepMimic) or .mp4")
+    si.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    si.set_defaults(func=_cmd_simulate)
 
     def usage(args: argparse.Namespace) -> int:
         p.print_help(sys.stderr)

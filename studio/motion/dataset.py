@@ -413,8 +413,11 @@ def bandai_dir() -> Path:
 
 def cache_dir() -> Path:
     env = os.environ.get("STUDIO_MOTION_CACHE")
-    base = Path(env) if env else Path.home() / ".cache" / "neural-media-studio" / "motion-corpus"
-    return base
+    if env:
+        return Path(env)
+    from studio.paths import user_cache_dir
+
+    return user_cache_dir() / "motion-corpus"
 
 
 def _cache_key(path: Path) -> str:

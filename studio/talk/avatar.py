@@ -424,11 +424,9 @@ def pack_avatar(folder: str | os.PathLike, archive: str | os.PathLike) -> Path:
 
 
 def _cache_root() -> Path:
-    base = os.environ.get("STUDIO_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
-    root = Path(base) if base else Path.home() / ".cache"
-    if not os.environ.get("STUDIO_CACHE_DIR"):
-        root = root / "neural-media-studio"
-    return root / "avatars"
+    from studio.paths import user_cache_dir
+
+    return user_cache_dir() / "avatars"
 
 
 def unpack_avatar(archive: str | os.PathLike, dest: str | os.PathLike | None = None) -> Path:

@@ -58,6 +58,20 @@ def _prepare(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
+def _optimise(args: argparse.Namespace) -> int:
+    from studio.talk.optimise import optimise_pair
+
+    def work(ctx):
+        return optimise_pair(args.models, args.out, avatar=args.avatar, audio=args.audio,
+                             precision=args.precision, force=args.force,
+                             reduce_range=args.reduce_range, ctx=ctx)
+
+    result = run_job_cli(Job(f"Optimise {Path(args.models).name}", work), quiet=args.quiet)
+    if result.ok:
+        print(result.value.summary())
+    return exit_code(result)
+
+
 def register(sub) -> None:
     p = sub.add_parser("talk", help="talking-head lip-sync: prepare avatars, render audio to video")
     acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -97,3 +111,18 @@ def register(sub) -> None:
     pr.add_argument("--models", help="copy this lip-sync model pair into the template")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=_prepare)
+
+    o = acts.add_parser("optimise", help="write an INT8 (CPU) or FP16 (GPU/CoreML) copy of a "
+                                         "lip-sync pair, checked against the FP32 original")
+    o.add_argument("--models", required=True, help="folder with audio_encoder/ and unet/ (kept as is)")
+    o.add_argument("--out", required=True, help="new folder for the optimised pair")
+    o.add_argument("--avatar", help="avatar whose crops calibrate and judge it (default: the shipped one)")
+    o.add_argument("--audio", help="speech for the audio windows (default: the shipped sample)")
+    o.add_argument("--precision", choices=("int8", "fp16"), default="int8",
+                   help="int8: static QDQ quantisation for CPUs (default); fp16: for CUDA/CoreML")
+    o.add_argument("--force", action="store_true",
+                   help="skip the quality gate (e.g. speed tests of random-weight models)")
+    o.add_argument("--reduce-range", action="store_true",
+                   help="7-bit weights: for x86 CPUs without VNNI if the gate fails")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    o.set_defaults(func=_optimise)

@@ -158,6 +158,12 @@ class LipSync:
     def fps(self) -> int:
         return self.mode.fps
 
+    def frame_count(self, num_samples: int) -> int:
+        """Video frames this pair renders for ``num_samples`` of 16 kHz audio (its feature
+        mode's fps). Why here: callers (render, optimise) asked the mel module with this
+        pair's fps themselves; the pair owns its frame rate."""
+        return melmod.frame_count(num_samples, fps=self.fps)
+
     # -- audio --------------------------------------------------------------------------
     def audio_rows(self, wav16k: np.ndarray, n_frames: int, batch: int = 32) -> np.ndarray:
         """Encoder rows for ``n_frames`` video frames, aligned the way the model was trained."""
@@ -200,9 +206,10 @@ class LipSync:
         """Blend the (1, 3, S, S) prediction back into a copy of the frame inside ``box``."""
         c = self.contract
         x0, y0, x1, y1 = box
-        img = np.clip(pred[0].transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        if c.channel_order == "BGR":
-            img = img[..., ::-1]
+        # the model's channel order -> RGB inside the one float -> uint8 pass (no second,
+        # strided copy of the image for OpenCV below)
+        chw = pred[0, ::-1] if c.channel_order == "BGR" else pred[0]
+        img = np.clip(chw.transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
         bw, bh = x1 - x0, y1 - y0
         # the pad ring the model never saw gets blend weight 0, so edge-replicate the
         # prediction into it instead of resampling the frame there (one resize, not three)

@@ -22,7 +22,9 @@ from studio.media.audio_io import load_audio
 from studio.media.video_writer import VideoWriter
 from studio.talk.avatar import frame_index as pingpong
 from studio.talk.lipsync import LipSync
-from studio.talk.mel import frame_count
+
+MODEL_SR = 16000  # the audio encoder's rate
+MUX_SR = 48000  # the MP4's AAC track
 
 
 class Template(Protocol):
@@ -89,7 +91,7 @@ def render_frames(lipsync: LipSync, template: Template, wav16k: np.ndarray, sink
     ctx = ctx or JobContext()
     stats = RenderStats()
     t_all = time.perf_counter()
-    n = frame_count(len(wav16k), fps=lipsync.fps)
+    n = lipsync.frame_count(len(wav16k))
     if n == 0:
         raise UserError("the audio is shorter than one video frame (40 ms); nothing to render")
     t0 = time.perf_counter()
@@ -147,18 +149,59 @@ def render_to_file(lipsync: LipSync, template: Template, audio_path: str | Path,
     """``fmt``: "mp4" (H.264 + AAC), "silent" (H.264 only) or "png" (a folder of frames).
     Output is written atomically: a cancelled or failed render leaves nothing behind."""
     audio_path, out = Path(audio_path), Path(out)
-    audio = load_audio(audio_path, 16000, check=ctx.check)
+    if fmt not in ("png", "mp4", "silent"):
+        raise UserError(f"unknown output format {fmt!r}: use mp4, silent or png")
+    wav16k, mux = decode_for_render(audio_path, fmt == "mp4", ctx.check)
     if fmt == "png":
         with ctx.atomic_dir(out) as tmp:
-            stats = render_frames(lipsync, template, audio.samples, PngSink(tmp), ctx, tap=tap)
-    elif fmt in ("mp4", "silent"):
-        mux = load_audio(audio_path, 48000, check=ctx.check).samples if fmt == "mp4" else None
+            stats = render_frames(lipsync, template, wav16k, PngSink(tmp), ctx, tap=tap)
+    else:
         h, w = template.frame(0).shape[:2]
         with ctx.atomic_output(out) as tmp:
-            with VideoWriter(tmp, lipsync.fps, w, h, audio=mux, audio_sr=48000, crf=crf,
+            with VideoWriter(tmp, lipsync.fps, w, h, audio=mux, audio_sr=MUX_SR, crf=crf,
                              container_format="mp4") as writer:
-                stats = render_frames(lipsync, template, audio.samples, writer, ctx, tap=tap)
-    else:
-        raise UserError(f"unknown output format {fmt!r}: use mp4, silent or png")
+                stats = render_frames(lipsync, template, wav16k, writer, ctx, tap=tap)
     stats.output = str(out)
     return stats
+
+
+def _source_rate(path: Path) -> int | None:
+    """The file's own sample rate from its header (no decoding), or None if unknown."""
+    try:
+        import soundfile as sf
+
+        return int(sf.info(str(path)).samplerate)
+    except Exception:  # noqa: BLE001 - not a libsndfile format: ask FFmpeg
+        pass
+    try:
+        import av
+
+        with av.open(str(path)) as c:
+            return int(c.streams.audio[0].rate) if c.streams.audio else None
+    except Exception:  # noqa: BLE001 - load_audio below reports unreadable files properly
+        return None
+
+
+def _resample(y: np.ndarray, sr: int, to: int) -> np.ndarray:
+    if sr == to:
+        return y
+    import soxr
+
+    from studio.media.audio_io import output_length
+
+    out = soxr.resample(y, sr, to, quality="HQ").astype(np.float32, copy=False)
+    want = output_length(len(y), sr, to)
+    return out[:want] if len(out) >= want else np.pad(out, (0, want - len(out)))
+
+
+def decode_for_render(audio_path: str | Path, mux: bool,
+                      check: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(16 kHz samples for the model, 48 kHz samples for the MP4's audio or None): one decode.
+    Why: the render used to decode the file once per rate (and the panel a third time). The
+    file is decoded once at its own rate and both rates are resampled from those samples, so
+    a 16 kHz file reaches the model untouched and a 48 kHz file reaches the mux untouched."""
+    if not mux:
+        return load_audio(audio_path, MODEL_SR, check=check).samples, None
+    rate = _source_rate(Path(audio_path))
+    audio = load_audio(audio_path, rate or MUX_SR, check=check)
+    return _resample(audio.samples, audio.sr, MODEL_SR), _resample(audio.samples, audio.sr, MUX_SR)

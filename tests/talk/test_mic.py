@@ -138,6 +138,67 @@ def test_capture_resamples_meters_and_timestamps(monkeypatch):
     assert np.abs(resid).max() < 0.03
 
 
+class BackloggedStream(FakeStream):
+    """Like PulseAudio at stream start: the first blocks are ``ages[k]`` seconds old (the ADC
+    times say so), then fresh (age one block). Block k carries the value k (to see which
+    blocks came through)."""
+
+    sr = 16000  # no resampling: the values come through as they are
+    ages: list = []
+    total_blocks = 40
+
+    def _run(self):
+        t0 = time.monotonic()
+        for k in range(self.total_blocks):
+            if self._stop.is_set():
+                return
+            time.sleep(max(0.0, t0 + (k + 1) * 0.002 - time.monotonic()))  # faster than real time
+            block = np.full((self.blocksize, 1), float(k), np.float32)
+            age = self.ages[k] if k < len(self.ages) else self.blocksize / self.sr
+            clock = 1000.0 + k
+            self.callback(block, self.blocksize, FakeTime(clock - age, clock),
+                          types.SimpleNamespace(input_overflow=False))
+
+
+def _capture_backlog(monkeypatch, ages, **kw):
+    BackloggedStream.ages = ages
+    sd = fake_sounddevice([dict(ONE_MIC[0], default_samplerate=16000.0)])
+    sd.InputStream = BackloggedStream
+    monkeypatch.setitem(sys.modules, "sounddevice", sd)
+    got = []
+    cap = mic.MicCapture(lambda b, t: got.append(b), **kw)
+    cap.start()
+    deadline = time.monotonic() + 5
+    while cap.stats().blocks < BackloggedStream.total_blocks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cap.stop()
+    y = np.concatenate(got) if got else np.zeros(0, np.float32)
+    return cap.stats(), y
+
+
+def test_start_up_backlog_is_dropped_until_fresh(monkeypatch):
+    """PulseAudio's start-up backlog (0.65 s old blocks, draining) never reaches the consumer;
+    from the first fresh block on, everything does (even an old block later: the clock
+    holds)."""
+    ages = [0.65] * 10 + [0.5, 0.35, 0.2, 0.12] + [0.02] * 10 + [0.4] + [0.02] * 15
+    st, y = _capture_backlog(monkeypatch, ages)
+    assert st.stale_blocks == 14 and st.stale_s == pytest.approx(14 * 0.02, rel=0.01)
+    vals = np.unique(y)
+    assert vals.min() == 14 and 24 in vals and 39 in vals  # fresh from block 14; 24 kept
+    assert len(y) == 26 * 320
+    assert st.overflows == 0
+
+
+def test_constant_latency_device_still_starts(monkeypatch):
+    """A device whose every block is 0.3 s old (e.g. Bluetooth): at most max_start_drop_s of
+    audio is dropped, then it runs."""
+    st, y = _capture_backlog(monkeypatch, [0.3] * 40, max_start_drop_s=0.2)
+    assert st.stale_blocks == 10 and st.stale_s == pytest.approx(0.2, rel=0.01)
+    assert np.unique(y).min() == 10
+    st, y = _capture_backlog(monkeypatch, [0.65] * 5, max_start_age_s=None)
+    assert st.stale_blocks == 0 and np.unique(y).min() == 0 and len(y) == 40 * 320
+
+
 def test_full_queue_counts_overflows(monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(ONE_MIC))
     gate = threading.Event()

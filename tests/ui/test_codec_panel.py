@@ -109,3 +109,26 @@ def test_bd_table_shows_warnings_and_missing_metric(panel, tmp_path):
     panel.metric.setCurrentIndex(panel.metric.findData("vmaf"))
     assert t.rowCount() == 1 and "studio codec score" in t.item(0, 0).text()
     assert "--metrics vmaf" in t.item(0, 0).text()
+
+
+def test_a_per_shot_project_shows_its_shots_and_choices(panel, qtbot, tmp_path):
+    from studio.codec.pershot import OptimiseSpec, run_optimise
+    from studio.jobs import JobContext
+    from tests.codec.test_codec_pershot import write_shots
+
+    src = write_shots(tmp_path / "shots.mp4")
+    run_optimise(OptimiseSpec(str(src), 40.0, codecs=["x264"], presets={"x264": ["ultrafast"]},
+                              values={"x264": [22, 30, 38]}, workers=0, curve=False),
+                 tmp_path / "proj", JobContext())
+    panel.open_project(tmp_path / "proj")
+    qtbot.waitUntil(lambda: panel.project is not None, timeout=10000)
+    # shot encodes are building blocks: not offered as A/B, not drawn as curves
+    picks = [panel.right_pick.itemData(i) for i in range(panel.right_pick.count())]
+    assert not any("_f" in str(p) for p in picks)
+    assert panel.shots_table.rowCount() == 3 and panel.results_tabs.isTabEnabled(2)
+    pershot = next(p for p in picks if str(p).startswith("x264_pershot"))
+    panel.select_point(pershot)
+    assert "kbit/s" in panel.shots_table.item(0, 3).text()
+    assert panel.shots_table.item(1, 1).text() == "12–23"
+    panel.shots_table.cellClicked.emit(2, 0)
+    assert panel.frame_slider.value() == 24

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout,
                                QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider, QSpinBox,
                                QSplitter, QStackedLayout, QTableWidget, QTableWidgetItem,
@@ -66,7 +66,7 @@ class CodecPanel(WorkbenchPanel):
             box.setChecked(ok and key in MAIN_CODECS)
             box.setEnabled(ok)
             self.codec_boxes[key] = box
-            grid.addWidget(box, i // 3, i % 3)
+            grid.addWidget(box, i // 2, i % 2)
         codecs_w = QWidget()
         codecs_w.setLayout(grid)
         self.mode = QComboBox()
@@ -189,7 +189,8 @@ class CodecPanel(WorkbenchPanel):
                                                             self._plot_frame_metrics()))
         self.anchor = QComboBox()
         self.anchor.currentIndexChanged.connect(lambda _i: self._fill_bd_table())
-        self.rd_plot = make_plot(x_label="bitrate (kbit/s)", y_label="PSNR-Y (dB)")
+        self.rd_plot = make_plot(x_label="bitrate (kbit/s, log scale)", y_label="PSNR-Y (dB)",
+                                 log_x=True)
         self.hover_label = QLabel("Hover a point to read it; click it to open it in the viewer.")
         self.hover_label.setObjectName("PanelSubtitle")
         rd_w = QWidget()
@@ -220,6 +221,18 @@ class CodecPanel(WorkbenchPanel):
         self.results_tabs = QTabWidget()
         self.results_tabs.addTab(rd_w, "Rate–distortion")
         self.results_tabs.addTab(bd_w, "BD-rate")
+        # per-shot projects (`studio codec optimise`): one row per shot, its first frame, and
+        # what the per-shot point shown as B chose for it
+        self.shots_table = QTableWidget(0, 4)
+        self.shots_table.setHorizontalHeaderLabels(["Shot", "Frames", "First frame", "Chosen (B)"])
+        self.shots_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.shots_table.horizontalHeader().setStretchLastSection(True)
+        self.shots_table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.shots_table.verticalHeader().setVisible(False)
+        self.shots_table.setIconSize(QSize(96, 64))
+        self.shots_table.cellClicked.connect(self._shot_clicked)
+        self._shot_icons: dict[tuple, object] = {}
+        self.results_tabs.addTab(self.shots_table, "Shots")
 
         split = QSplitter(Qt.Horizontal)
         split.addWidget(viewer_w)
@@ -376,8 +389,8 @@ class CodecPanel(WorkbenchPanel):
         n = proj.frame_count
         self.frame_slider.setRange(0, max(0, n - 1))
         self.refresh_results()
-        if proj.done_points() and (first or self.right_pick.currentData() in (SOURCE, None)):
-            self.select_point(proj.done_points()[0].id)
+        if proj.viewable_points() and (first or self.right_pick.currentData() in (SOURCE, None)):
+            self.select_point(proj.viewable_points()[0].id)
 
     def _fill_picks(self, keep: bool) -> None:
         left, right = self.left_pick.currentData(), self.right_pick.currentData()
@@ -385,8 +398,10 @@ class CodecPanel(WorkbenchPanel):
             combo.blockSignals(True)
             combo.clear()
             combo.addItem("Source", SOURCE)
-            for p in sorted(self.project.done_points(), key=lambda p: (p.codec, p.bitrate_kbps)):
-                combo.addItem(f"{p.codec} {p.bitrate_kbps:,.0f} kbps", p.id)
+            for p in sorted(self.project.viewable_points(),
+                            key=lambda p: (p.codec, p.mode, p.bitrate_kbps)):
+                tag = " per-shot" if p.mode == "pershot" else ""
+                combo.addItem(f"{p.codec}{tag} {p.bitrate_kbps:,.0f} kbps", p.id)
             combo.blockSignals(False)
         if keep:
             for combo, val in ((self.left_pick, left), (self.right_pick, right)):
@@ -402,21 +417,32 @@ class CodecPanel(WorkbenchPanel):
         metric = self.metric.currentData()
         self.rd_plot.getPlotItem().setLabel("left", self.metric_labels.get(metric, metric))
         self.frame_plot.getPlotItem().setLabel("left", self.metric_labels.get(metric, metric))
+        from studio.codec.report import curve_styles, point_rate, rate_axis
+
         curves = self.project.curves(metric)
+        # one colour per codec family in every plot, from the same table as the SVG export
+        every = self.project.curves()
+        styles = dict(zip((c.key for c in every), curve_styles(every)))
+        axis = rate_axis(curves)
+        self.rd_plot.getPlotItem().setLabel(
+            "bottom", "bits per pixel (log scale)" if axis == "bpp" else "bitrate (kbit/s, log scale)")
         seen = set()
         for c in curves:
             xs, ys, ids = [], [], []
             for p in c.points:
                 v = p.metrics.get(metric)
-                if v is not None and p.bitrate_kbps > 0:
-                    xs.append(p.bitrate_kbps)
+                r = point_rate(p, axis)
+                if v is not None and r > 0:
+                    xs.append(r)
                     ys.append(v)
                     ids.append(p.id)
             item = self._curve_items.get(c.key)
             if item is None:
-                i = len(self._curve_items)
-                item = self.rd_plot.plot([], [], pen=pen(i), symbol="o", symbolSize=9,
-                                         symbolBrush=PALETTE[i % len(PALETTE)], name=c.label)
+                colour, dash = styles.get(c.key, (PALETTE[len(self._curve_items) % len(PALETTE)], ""))
+                style = Qt.PenStyle.DashLine if dash else Qt.PenStyle.SolidLine
+                item = self.rd_plot.plot([], [], pen=pg.mkPen(colour, width=2, style=style),
+                                         symbol="o", symbolSize=9, symbolBrush=colour,
+                                         name=c.label)
                 item.sigPointsClicked.connect(self._plot_clicked)
                 item.sigPointsHovered.connect(self._plot_hovered)
                 self._curve_items[c.key] = item
@@ -434,6 +460,7 @@ class CodecPanel(WorkbenchPanel):
         self.anchor.setCurrentIndex(i if i >= 0 else 0)
         self.anchor.blockSignals(False)
         self._fill_bd_table()
+        self._fill_shots()
 
     def _plot_clicked(self, _item, points, _ev=None) -> None:
         if len(points):
@@ -510,7 +537,46 @@ class CodecPanel(WorkbenchPanel):
             self.left_pick.setCurrentIndex(0)
             self.right_pick.setCurrentIndex(i)
 
+    def _fill_shots(self) -> None:
+        """The Shots tab: the project's shots, and the choice of a per-shot point B shows."""
+        from PySide6.QtGui import QIcon, QImage, QPixmap
+
+        proj = self.project
+        shots = proj.shots if proj is not None else []
+        self.results_tabs.setTabEnabled(2, bool(shots))
+        self.shots_table.setRowCount(len(shots))
+        pid = self.right_pick.currentData()
+        chosen = []
+        if proj is not None and pid not in (SOURCE, None) and pid in proj.points:
+            chosen = proj.point(pid).shots
+        for row, (a, b) in enumerate(shots):
+            key = (str(proj.folder), a)
+            icon = self._shot_icons.get(key)
+            if icon is None and row < 200:
+                rgb = np.ascontiguousarray(proj.reference_rgb(a)[::4, ::4])
+                h, w = rgb.shape[:2]
+                img = QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+                icon = self._shot_icons[key] = QIcon(QPixmap.fromImage(img))
+            self.shots_table.setItem(row, 0, QTableWidgetItem(str(row + 1)))
+            self.shots_table.setItem(row, 1, QTableWidgetItem(f"{a}–{b - 1}"))
+            thumb = QTableWidgetItem()
+            if icon is not None:
+                thumb.setIcon(icon)
+            self.shots_table.setItem(row, 2, thumb)
+            text = ""
+            if row < len(chosen):
+                c = chosen[row]
+                text = (f"{c['preset']} {c['value']:g} · {c['kbps']:.0f} kbit/s · "
+                        f"{c['decode_fps']:.0f} fps decode")
+            self.shots_table.setItem(row, 3, QTableWidgetItem(text or "—"))
+        self.shots_table.resizeRowsToContents()
+
+    def _shot_clicked(self, row: int, _col: int) -> None:
+        if self.project is not None and row < len(self.project.shots):
+            self.frame_slider.setValue(self.project.shots[row][0])
+
     def _picks_changed(self, _i: int = 0) -> None:
+        self._fill_shots()
         self._plot_frame_metrics()
         self._request_frame(self.frame_slider.value())
 
@@ -527,6 +593,8 @@ class CodecPanel(WorkbenchPanel):
             except Exception:  # noqa: BLE001 - a missing per-frame file just shows no curve
                 continue
             metric = self.metric.currentData()
+            # pooled-only metrics show their per-frame source (psnr_y_global -> psnr_y)
+            metric = {"psnr_y_global": "psnr_y", "ssim_y_db": "ssim_y"}.get(metric, metric)
             ys = [np.nan if v is None else v for v in (cols.get(metric) or [])]
             self._frame_items[k].setData(np.arange(len(ys)), ys)
             self._frame_items[k].opts["name"] = self.project.point(pid).label

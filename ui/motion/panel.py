@@ -160,6 +160,11 @@ class MotionPanel(WorkbenchPanel):
         self.tools.addTab(blend_w, "Blend")
         self.tools.addTab(self.transition_tab, "Transition")
         self.tools.addTab(self.style_tab, "Style")
+        from ui.motion.physics_tab import PhysicsTab
+
+        self.physics_tab = PhysicsTab(self)
+        self.tools.addTab(self.physics_tab, "Physics")
+        self.bottom_tabs.addTab(self.physics_tab.plots, "Physics")
 
         centre = QWidget()
         self.centre_stack = QStackedLayout(centre)
@@ -616,3 +621,4 @@ class MotionPanel(WorkbenchPanel):
 
     def shutdown(self) -> None:
         self.timeline.pause()
+        self.physics_tab.shutdown()

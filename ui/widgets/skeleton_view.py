@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 BONE = (0.80, 0.84, 0.90, 1.0)
 JOINT = (0.24, 0.55, 0.99, 1.0)
 CONTACT = (0.98, 0.62, 0.0, 1.0)
+GHOST = (0.55, 0.85, 0.60, 0.45)  # a second, translucent skeleton (e.g. a physics reference)
 
 
 class SkeletonView(QWidget):
@@ -30,7 +31,9 @@ class SkeletonView(QWidget):
         self.joints = gl.GLScatterPlotItem(size=7, color=JOINT, pxMode=True)
         self.contacts = gl.GLScatterPlotItem(size=16, color=CONTACT, pxMode=True)
         self.trail = gl.GLLinePlotItem(width=1.5, color=(0.24, 0.55, 0.99, 0.45), antialias=True)
-        for item in (self.trail, self.bones, self.joints, self.contacts):
+        self.ghost = gl.GLLinePlotItem(mode="lines", width=2, color=GHOST, antialias=True)
+        self.ghost.setVisible(False)
+        for item in (self.trail, self.ghost, self.bones, self.joints, self.contacts):
             self.gl.addItem(item)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -40,6 +43,7 @@ class SkeletonView(QWidget):
 
     def set_clip(self, display) -> None:
         self._display = display
+        self.set_ghost(None)
         self.trail.setData(pos=np.column_stack([display.positions[:, display.focus, :2],
                                                 np.full(display.n_frames, 0.005)]))
         self.show_frame(0)
@@ -60,6 +64,33 @@ class SkeletonView(QWidget):
             c = p[d.focus]
             self.gl.opts["center"] = pg.Vector(float(c[0]), float(c[1]), 0.9)
             self.gl.update()
+
+    def set_ghost(self, pos: np.ndarray | None, bones: np.ndarray | None = None) -> None:
+        """Draw a second skeleton, translucent, at joint positions ``pos`` (J, 3) with bone
+        index pairs ``bones`` (B, 2); None hides it."""
+        if pos is None or bones is None or not len(bones):
+            self.ghost.setVisible(False)
+            return
+        self.ghost.setData(pos=np.asarray(pos)[np.asarray(bones).reshape(-1)])
+        self.ghost.setVisible(True)
+
+    def show_pose(self, pos: np.ndarray, bones: np.ndarray, ghost: np.ndarray | None = None,
+                  focus: int = 0) -> None:
+        """Draw one live pose that is not part of a clip (a running simulation): joints
+        ``pos`` (J, 3), bones (B, 2), an optional ghost pose on the same bones; the camera
+        follows joint ``focus``. The clip shown before is let go."""
+        self._display = None
+        self.trail.setData(pos=np.zeros((0, 3)))
+        self.contacts.setData(pos=np.zeros((0, 3)))
+        self.bones.setData(pos=pos[np.asarray(bones).reshape(-1)])
+        self.joints.setData(pos=pos)
+        self.set_ghost(ghost, bones)
+        if self.follow:
+            import pyqtgraph as pg
+
+            c = pos[focus]
+            self.gl.opts["center"] = pg.Vector(float(c[0]), float(c[1]), 0.9)
+        self.gl.update()
 
     def grab_frame(self):
         """A QImage of the GL content (QWidget.grab may miss it on some drivers)."""

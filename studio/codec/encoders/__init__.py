@@ -15,6 +15,7 @@ import numpy as np
 from studio.codec.encoders.base import (RATE_MODES, AlignmentError, CodecSpec, DecodedFrame,
                                         EncodeResult, EncodeSettings, Encoder, FrameReader)
 from studio.codec.encoders.exe_backend import FFmpegExeEncoder
+from studio.codec.encoders.learned_backend import LearnedEncoder, learned_spec
 from studio.codec.encoders.pyav_backend import PyAvEncoder, StreamFrameReader
 from studio.codec.reference import ReferenceClip, ReferenceInfo
 
@@ -71,8 +72,10 @@ for _spec in _VIDEO:
                "label": _spec.label.replace(")", ", all-intra)"), "intra": True})
 for _spec in _IMAGE:
     CODECS[_spec.key] = _spec
+CODECS["learned"] = learned_spec()   # the shipped learned codec (models/learned_codec)
 
-_BACKENDS: dict[str, Encoder] = {"pyav": PyAvEncoder(), "ffmpeg": FFmpegExeEncoder()}
+_BACKENDS: dict[str, Encoder] = {"pyav": PyAvEncoder(), "ffmpeg": FFmpegExeEncoder(),
+                                 "learned": LearnedEncoder()}
 
 
 def codec_spec(key: str) -> CodecSpec:

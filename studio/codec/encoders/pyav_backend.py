@@ -199,6 +199,42 @@ def frame_to_pix_fmt(frame: av.VideoFrame, pix_fmt: str):
     return video_io.frame_planes(frame.reformat(format=pix_fmt))
 
 
+def decode_sequential(path: str | os.PathLike, info: ReferenceInfo,
+                      expected: int | None = None) -> Iterator[DecodedFrame]:
+    """Decode in order, counting pictures instead of reading the clock: for stitched files
+    whose container shifts every timestamp (MPEG-TS). The count must match."""
+    n = 0
+    with av.open(str(path), "r") as container:
+        vs = container.streams.video[0]
+        vs.thread_type = "AUTO"
+        for frame in container.decode(vs):
+            yield DecodedFrame(n, frame_to_pix_fmt(frame, info.pix_fmt), pict_type(frame.pict_type))
+            n += 1
+    if expected is not None and n != expected:
+        raise AlignmentError(f"{Path(path).name}: decoded {n} frames, expected {expected}")
+
+
+class SequentialFrameReader(FrameReader):
+    """Random access by decoding forward (restarting for a step back): stitched files."""
+
+    def __init__(self, path: str | os.PathLike, info: ReferenceInfo) -> None:
+        self.path, self.info = Path(path), info
+        self._it: Iterator[DecodedFrame] | None = None
+        self._last: DecodedFrame | None = None
+
+    def planes(self, index: int):
+        if self._last is not None and self._last.index == index:
+            return self._last.planes
+        if self._it is None or self._last is None or self._last.index > index:
+            self._it = decode_sequential(self.path, self.info)
+        for df in self._it:
+            self._last = df
+            if df.index == index:
+                return df.planes
+        self._it = None
+        raise IndexError(f"{self.path.name}: frame {index} not found")
+
+
 class StreamFrameReader(FrameReader):
     """Frame-accurate random access into an encoded stream, cheap when stepping forward.
 

@@ -1,0 +1,211 @@
+"""Evaluate the learned codec on Kodak (all 24, evaluation only: never trained on) against
+JPEG, WebP, AVIF and x265 all-intra, through the app's own sweep (same YUV 4:2:0 reference,
+same metrics, rates from the files' sizes), and measure its cost.
+
+Runs in the APP venv (it drives ``studio codec sweep``; no torch):
+
+    .venv/bin/python models/recipes/learned_codec/evaluate.py sweep --out /tmp/lc_eval \
+        --codecs jpeg,webp,avif,x265-intra      # the anchors (once)
+    .venv/bin/python models/recipes/learned_codec/evaluate.py sweep --out /tmp/lc_eval \
+        --codecs learned                        # after each export (extends the projects)
+    .venv/bin/python models/recipes/learned_codec/evaluate.py summary --out /tmp/lc_eval \
+        --json models/learned_codec/evaluation.json
+    .venv/bin/python models/recipes/learned_codec/evaluate.py cost   # MACs/px, 720p frames/s
+
+The summary averages bits per pixel and PSNR-Y / MS-SSIM over the 24 images per setting
+(the usual Kodak convention) and gives BD-rate against JPEG (and the others) on the
+averaged curves, PSNR-Y and MS-SSIM (as dB, -10 log10(1 - MS-SSIM)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+KODAK = Path(os.environ.get("LC_KODAK", "/work/shared/data/kodak"))
+STUDIO = [str(Path(sys.executable).with_name("studio"))]   # the app venv's entry point
+VALUES = {
+    "learned": "1,2,3,4",
+    "jpeg": "2,4,6,9,14,22,31",
+    "webp": "92,80,65,50,35,20,5",
+    "avif": "14,22,30,38,46,54,62",
+    "x265-intra": "17,22,27,32,37,42,47",
+}
+PRESETS = {"x265-intra": "medium", "avif": "6", "webp": "4"}
+
+
+def images(limit: int | None) -> list[Path]:
+    files = sorted(KODAK.glob("kodim*.png"))
+    return files[:limit] if limit else files
+
+
+def cmd_sweep(a) -> None:
+    out = Path(a.out)
+    codecs = [c.strip() for c in a.codecs.split(",") if c.strip()]
+    vals = [f"{c}={a.values or VALUES[c]}" for c in codecs]
+    for im in images(a.images):
+        proj = out / im.stem
+        cmd = [*STUDIO, "codec", "sweep", str(im), "--codecs", ",".join(codecs),
+               "--out", str(proj), "--no-vmaf", "--workers", "0", "--frames", "1",
+               "--anchor", codecs[0]]
+        for v in vals:
+            cmd += ["--values", v]
+        t0 = time.time()
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT))
+        tail = (r.stdout + r.stderr).strip().splitlines()
+        print(f"{im.stem}: rc {r.returncode} in {time.time() - t0:.0f} s; "
+              f"{tail[-1] if tail else ''}", flush=True)
+        if r.returncode not in (0, 3):
+            print("\n".join(tail[-10:]), flush=True)
+
+
+def _rows(out: Path) -> list[dict]:
+    rows = []
+    for rep in sorted(out.glob("kodim*/report.csv")):
+        with open(rep, newline="") as fh:
+            for r in csv.DictReader(fh):
+                if r["status"] == "done":
+                    r["image"] = rep.parent.name
+                    rows.append(r)
+    return rows
+
+
+def _msssim_db(v: float) -> float:
+    return -10.0 * math.log10(max(1e-10, 1.0 - v))
+
+
+def curves(out: Path, n_images: int) -> dict[str, list[dict]]:
+    """Per codec: one point per setting done on every image, averaged over the images."""
+    by: dict[tuple[str, float], list[dict]] = {}
+    for r in _rows(out):
+        by.setdefault((r["codec"], float(r["value"])), []).append(r)
+    res: dict[str, list[dict]] = {}
+    for (codec, value), rs in sorted(by.items()):
+        if len({r["image"] for r in rs}) < n_images:
+            continue
+        ms = [float(r["ms_ssim"]) for r in rs if r.get("ms_ssim")]
+        res.setdefault(codec, []).append({
+            "value": value, "bpp": float(np.mean([float(r["bpp"]) for r in rs])),
+            "psnr_y": float(np.mean([float(r["psnr_y"]) for r in rs])),
+            "psnr_yuv": float(np.mean([float(r["psnr_yuv"]) for r in rs])),
+            "ms_ssim": float(np.mean(ms)) if len(ms) == len(rs) else None,
+            "ms_ssim_db": float(np.mean([_msssim_db(m) for m in ms])) if len(ms) == len(rs)
+            else None,
+            "encode_s": float(np.mean([float(r["encode_s"]) for r in rs])), "images": len(rs)})
+    for pts in res.values():
+        pts.sort(key=lambda p: p["bpp"])
+    return res
+
+
+def cmd_summary(a) -> None:
+    from studio.codec import bdrate
+
+    out = Path(a.out)
+    n = len(images(a.images))
+    cs = curves(out, n)
+    table = {}
+    for anchor in ("jpeg", "webp", "avif", "x265-intra"):
+        if anchor not in cs or "learned" not in cs:
+            continue
+        A, L = cs[anchor], cs["learned"]
+        row = {}
+        for metric in ("psnr_y", "ms_ssim_db"):
+            if any(p[metric] is None for p in A + L):
+                continue
+            try:
+                row[metric] = {
+                    "bd_rate_pct": bdrate.bd_rate([p["bpp"] for p in A], [p[metric] for p in A],
+                                                  [p["bpp"] for p in L], [p[metric] for p in L]),
+                    "bd_quality": bdrate.bd_quality([p["bpp"] for p in A],
+                                                    [p[metric] for p in A],
+                                                    [p["bpp"] for p in L],
+                                                    [p[metric] for p in L])}
+            except Exception as exc:  # noqa: BLE001 - no overlap: say so
+                row[metric] = {"error": str(exc)}
+        table[anchor] = row
+    result = {"dataset": f"Kodak ({n} images, 768x512), YUV 4:2:0 8-bit reference made by "
+                         "the sweep; bpp = 8 * file bytes / pixels, averaged per setting",
+              "curves": cs, "learned_vs": table}
+    print(json.dumps(result, indent=1))
+    if a.json:
+        Path(a.json).write_text(json.dumps(result, indent=1) + "\n")
+
+
+def cmd_cost(a) -> None:
+    """MACs per pixel of each graph and 720p encode/decode frames/s through the pool."""
+    from studio.codec.learned import load_model, rate_points, shipped_dir
+    from studio.codec.learned.macs import macs_per_pixel
+
+    fam = Path(a.family) if a.family else shipped_dir()
+    rng = np.random.default_rng(0)
+    rgb = np.clip(rng.random((720, 1280, 3)) * 0.3 + np.linspace(0, 0.7, 1280)[None, :, None],
+                  0, 1).astype(np.float32)
+    for p in rate_points(fam):
+        m = load_model(p)
+        mac_a = macs_per_pixel(m.folder / "analysis" / "model.onnx", "codec.analysis")
+        mac_s = macs_per_pixel(m.folder / "synthesis" / "model.onnx", "codec.synthesis",
+                               latent_channels=m.tables.channels, pad=m.pad)
+        m.encode_rgb(rgb[:64, :64])                   # warm the pools
+        t0 = time.perf_counter()
+        for _ in range(a.repeat):
+            payload = m.encode_rgb(rgb)
+        enc = a.repeat / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for _ in range(a.repeat):
+            m.decode_rgb(payload, 1280, 720)
+        dec = a.repeat / (time.perf_counter() - t0)
+        cost = {"analysis_macs_per_pixel": round(mac_a), "synthesis_macs_per_pixel": round(mac_s),
+                "encode_fps_720p_cpu": round(enc, 3), "decode_fps_720p_cpu": round(dec, 3),
+                "measured_on": f"{os.cpu_count()} shared CPU cores (other jobs running), "
+                               "1 session x 1 thread per network, including entropy coding"}
+        print(p.name, json.dumps(cost), flush=True)
+        if a.write:
+            cj = p / "codec.json"
+            meta = json.loads(cj.read_text())
+            meta["cost"] = cost
+            cj.write_text(json.dumps(meta, indent=2) + "\n")
+            for kind, mac in (("analysis", mac_a), ("synthesis", mac_s)):
+                mf = p / kind / "manifest.json"
+                man = json.loads(mf.read_text())
+                man.setdefault("constants", {})["macs_per_pixel"] = round(mac)
+                man["constants"][f"{'encode' if kind == 'analysis' else 'decode'}_fps_720p_cpu"] \
+                    = cost[f"{'encode' if kind == 'analysis' else 'decode'}_fps_720p_cpu"]
+                mf.write_text(json.dumps(man, indent=2) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("sweep")
+    s.add_argument("--out", required=True)
+    s.add_argument("--codecs", required=True)
+    s.add_argument("--values", default=None, help="override the values (one codec only)")
+    s.add_argument("--images", type=int, default=None, help="first N images only (smoke)")
+    s.set_defaults(func=cmd_sweep)
+    m = sub.add_parser("summary")
+    m.add_argument("--out", required=True)
+    m.add_argument("--json", default=None)
+    m.add_argument("--images", type=int, default=None)
+    m.set_defaults(func=cmd_summary)
+    c = sub.add_parser("cost")
+    c.add_argument("--family", default=None)
+    c.add_argument("--repeat", type=int, default=3)
+    c.add_argument("--write", action="store_true", help="store into codec.json and manifests")
+    c.set_defaults(func=cmd_cost)
+    a = ap.parse_args()
+    a.func(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Train the shipped learned image codec (models/learned_codec/q1..qN) on CPU.
+
+    python3 -m venv .venv-recipes
+    .venv-recipes/bin/pip install torch==2.13.0 compressai onnx
+    # one model at a middle lambda, then short fine-tunes of copies for the other rates
+    nohup nice -n 10 .venv-recipes/bin/python models/recipes/learned_codec/train.py \
+        --lmbda 0.0067 --minutes 45 --ckpt /tmp/lc/q3.pt &
+    .venv-recipes/bin/python models/recipes/learned_codec/train.py --lmbda 0.0018 \
+        --init /tmp/lc/q3.pt --minutes 10 --ckpt /tmp/lc/q1.pt
+    # ... --resume continues a checkpoint where it stopped (same --ckpt)
+    .venv-recipes/bin/python models/recipes/learned_codec/export.py --ckpt /tmp/lc/q1.pt \
+        --out models/learned_codec/q1
+
+Balle, Laparra, Simoncelli, "End-to-end optimized image compression", ICLR 2017: GDN
+analysis/synthesis transforms (4 stride-2 convolutions each way) and a factorised
+(per-channel, non-parametric) prior on the quantised latents, as CompressAI's
+``FactorizedPrior`` implements it (N filters, M latent channels). Loss: lambda * 255^2 * MSE
++ bits per pixel, with additive uniform noise as the training proxy for rounding, and
+CompressAI's auxiliary loss that fits the prior's quantiles (used only for the range check
+at export).
+
+Data: BSDS500 train + val (300 photos, 481x321; research data, NON-COMMERCIAL), random
+128x128 crops with horizontal and vertical flips. Kodak is never read here: it is the
+evaluation set (evaluate.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+
+def _stub_torchvision() -> None:
+    """CompressAI imports torchvision.transforms only to fill a registry of dataset
+    transforms this recipe never uses; the torchvision wheel that pip pairs with the CPU
+    torch build here fails to load its C ops ("operator torchvision::nms does not exist"),
+    so a broken torchvision is replaced by an empty stand-in before CompressAI loads."""
+    import types
+
+    try:
+        import torchvision.transforms  # noqa: F401
+    except Exception:  # noqa: BLE001 - any load failure: the registry is all that needs it
+        tv = types.ModuleType("torchvision")
+        tv.transforms = types.ModuleType("torchvision.transforms")
+        sys.modules["torchvision"] = tv
+        sys.modules["torchvision.transforms"] = tv.transforms
+
+
+_stub_torchvision()
+from compressai.models import FactorizedPrior  # noqa: E402
+
+torch.set_num_threads(int(os.environ.get("LC_THREADS", "2")))
+DATA = Path(os.environ.get("LC_DATA", "/work/shared/data/bsds500"))
+SPLITS = ("train", "val")
+
+
+def load_images() -> list[torch.Tensor]:
+    """Every training photo as a uint8 (3, H, W) tensor (300 x 481x321 fits in memory)."""
+    files = sorted(f for s in SPLITS for f in (DATA / s).iterdir()
+                   if f.suffix.lower() in (".jpg", ".png"))
+    if any("kodak" in str(f).lower() for f in files):
+        raise SystemExit("refusing to train on Kodak: it is the evaluation set")
+    if not files:
+        raise SystemExit(f"no images under {DATA}/{{train,val}}")
+    return [torch.from_numpy(np.asarray(Image.open(f).convert("RGB")).copy()).permute(2, 0, 1)
+            for f in files]
+
+
+def batch(images: list[torch.Tensor], n: int, size: int, rng: random.Random) -> torch.Tensor:
+    out = []
+    for _ in range(n):
+        im = images[rng.randrange(len(images))]
+        _, h, w = im.shape
+        y, x = rng.randrange(h - size + 1), rng.randrange(w - size + 1)
+        c = im[:, y:y + size, x:x + size]
+        if rng.random() < 0.5:
+            c = c.flip(2)
+        if rng.random() < 0.5:
+            c = c.flip(1)
+        out.append(c)
+    return torch.stack(out).float() / 255.0
+
+
+def build(n: int, m: int) -> FactorizedPrior:
+    return FactorizedPrior(N=n, M=m)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lmbda", type=float, required=True)
+    ap.add_argument("--N", type=int, default=64)
+    ap.add_argument("--M", type=int, default=96)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--minutes", type=float, default=45.0, help="wall-time budget of this run")
+    ap.add_argument("--steps", type=int, default=10 ** 9)
+    ap.add_argument("--ckpt", required=True, help="checkpoint to write (and --resume)")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", help="start from this checkpoint's weights (fine-tune)")
+    ap.add_argument("--every-min", type=float, default=3.0, help="checkpoint period")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+
+    ckpt = Path(a.ckpt)
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    model = build(a.N, a.M)
+    params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    opt = torch.optim.Adam(params, lr=a.lr)
+    aux_opt = torch.optim.Adam(aux_params, lr=1e-3)
+    step, log, elapsed0, init_steps, init_s = 0, [], 0.0, 0, 0.0
+    if a.resume and ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        aux_opt.load_state_dict(st["aux_opt"])
+        step, log, elapsed0 = st["step"], st["log"], st.get("elapsed_s", 0.0)
+        init_steps, init_s = st.get("init_steps", 0), st.get("init_s", 0.0)
+        rng.setstate(st["rng"])
+        print(f"resumed {ckpt} at step {step}", flush=True)
+    elif a.init:
+        st = torch.load(a.init, weights_only=False)
+        model.load_state_dict(st["model"])
+        log = [dict(r, init=a.init) for r in st["log"][-1:]]
+        init_steps = st["step"] + st.get("init_steps", 0)
+        init_s = st.get("elapsed_s", 0.0) + st.get("init_s", 0.0)
+        print(f"fine-tuning from {a.init} (step {st['step']})", flush=True)
+
+    images = load_images()
+    print(f"{len(images)} training photos; lambda {a.lmbda}, N={a.N} M={a.M}", flush=True)
+    model.train()
+    t0 = time.time()
+    last_ck = t0
+    acc = {"loss": 0.0, "mse": 0.0, "bpp": 0.0, "n": 0}
+
+    def save() -> None:
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                    "aux_opt": aux_opt.state_dict(), "step": step, "log": log,
+                    "rng": rng.getstate(), "elapsed_s": elapsed0 + time.time() - t0,
+                    "init_steps": init_steps, "init_s": init_s,
+                    "args": vars(a)}, tmp)
+        os.replace(tmp, ckpt)
+
+    while step < a.steps and time.time() - t0 < a.minutes * 60:
+        # the last fifth of the budget at a third of the rate (a cheap decay that needs
+        # no knowledge of the step count)
+        lr = a.lr if time.time() - t0 < 0.8 * a.minutes * 60 else a.lr / 3
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = batch(images, a.batch, a.crop, rng)
+        opt.zero_grad()
+        aux_opt.zero_grad()
+        out = model(x)
+        npix = x.shape[0] * x.shape[2] * x.shape[3]
+        bpp = sum(torch.log(lk).sum() for lk in out["likelihoods"].values()) / (-math.log(2) * npix)
+        mse = torch.mean((out["x_hat"] - x) ** 2)
+        loss = a.lmbda * 255.0 ** 2 * mse + bpp
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        aux = model.aux_loss()
+        aux.backward()
+        aux_opt.step()
+        step += 1
+        acc["loss"] += loss.item()
+        acc["mse"] += mse.item()
+        acc["bpp"] += bpp.item()
+        acc["n"] += 1
+        if step % 25 == 0:
+            n = acc["n"]
+            psnr = 10 * math.log10(1.0 / max(acc["mse"] / n, 1e-12))
+            rec = {"step": step, "loss": acc["loss"] / n, "bpp": acc["bpp"] / n,
+                   "psnr": psnr, "aux": aux.item(), "lr": lr,
+                   "s": round(elapsed0 + time.time() - t0, 1), "lmbda": a.lmbda}
+            log.append(rec)
+            print(json.dumps(rec), flush=True)
+            acc = {"loss": 0.0, "mse": 0.0, "bpp": 0.0, "n": 0}
+        if time.time() - last_ck > a.every_min * 60:
+            save()
+            last_ck = time.time()
+    save()
+    print(f"done: step {step}, {time.time() - t0:.0f} s, checkpoint {ckpt}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

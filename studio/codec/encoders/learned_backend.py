@@ -1,0 +1,140 @@
+"""The learned (neural) image codec as a third encoder backend beside PyAV and the FFmpeg
+executable.
+
+Like the other still-image codecs it writes one file per frame into a folder
+(``00000.nlc``...): each is a complete ``.nlc`` bitstream (header, model id, CRCs; see
+:mod:`studio.codec.learned.container`), so the rate counts every byte a decoder needs, and
+``bytes`` is the sum of the files' sizes (:func:`folder_sizes`, as for JPEG or WebP).
+
+The model codes RGB: the reference's YUV planes are converted in float with its own matrix
+and range (:mod:`studio.codec.learned.color`) and the decoded RGB goes back the same way,
+so the learned codec is scored on the same planes as every other codec, and pays for its
+own chroma handling. The quality value is the rate point 1..N (1 = lowest rate).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from studio.codec.encoders.base import (AlignmentError, CodecSpec, DecodedFrame, EncodeResult,
+                                        EncodeSettings, Encoder, FrameReader, OnFrame)
+from studio.codec.encoders.sizes import folder_sizes
+from studio.codec.reference import ReferenceClip, ReferenceInfo
+
+DEFAULT_POINTS = 4
+
+
+def learned_spec(key: str = "learned", family: str = "learned_codec") -> CodecSpec:
+    """The catalogue entry: quality 1..N where N is the number of rate points found (the
+    shipped family's, or DEFAULT_POINTS when none is installed yet)."""
+    n = DEFAULT_POINTS
+    try:
+        from studio.codec.learned.model import rate_points, shipped_dir
+
+        found = rate_points(shipped_dir() if family == "learned_codec" else family)
+        n = len(found) or DEFAULT_POINTS
+    except Exception:  # noqa: BLE001 - the catalogue must load even with a broken install
+        pass
+    return CodecSpec(key, "Learned (Balle 2017, factorised prior)", family, ("default",),
+                     "default", (float(n), 1.0), (float(n), 1.0), backend="learned",
+                     image=True, intra=True, high_bit_depth=True, value_name="quality",
+                     rate_modes=("crf",), ext="nlc")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"constriction {version('constriction')}"
+    except Exception:  # noqa: BLE001
+        return "constriction ?"
+
+
+class LearnedEncoder(Encoder):
+    name = "learned"
+
+    def available(self, spec: CodecSpec) -> tuple[bool, str]:
+        try:
+            import constriction  # noqa: F401
+        except ImportError:
+            return False, "the 'constriction' package is not installed"
+        from studio.codec.learned.model import rate_points, shipped_dir
+
+        fam = shipped_dir() if spec.encoder == "learned_codec" else Path(spec.encoder)
+        if not rate_points(fam):
+            return False, f"no learned-codec model under {fam}"
+        return True, ""
+
+    def _model(self, spec: CodecSpec, quality: float):
+        from studio.codec.learned.model import resolve_model
+
+        return resolve_model(spec.encoder, int(round(quality)))
+
+    def encode(self, spec: CodecSpec, ref: ReferenceClip, s: EncodeSettings,
+               out_path: str | os.PathLike, on_frame: OnFrame | None = None,
+               check_cancel: Callable[[], None] | None = None) -> EncodeResult:
+        from studio.codec.learned import Bitstream
+        from studio.codec.learned.color import planes_to_rgb
+
+        self.check(spec, s)
+        info = ref.info
+        model = self._model(spec, s.value)
+        out = Path(out_path)
+        out.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        files = []
+        for i in range(info.frames):
+            if check_cancel is not None:
+                check_cancel()
+            rgb = planes_to_rgb(ref.planes(i), info.bit_depth, info.colorspace, info.full_range)
+            bs = Bitstream(model.id, info.width, info.height, [model.encode_rgb(rgb)])
+            f = out / f"{i:05d}.{spec.ext}"
+            bs.write(f)
+            files.append(f)
+            if on_frame is not None:
+                on_frame(i + 1)
+        encode_s = time.perf_counter() - t0
+        sz = folder_sizes(files)
+        duration = info.duration_s
+        return EncodeResult(
+            path=str(out), frames=info.frames, bytes=sz.stream_bytes,
+            bitrate_kbps=8.0 * sz.stream_bytes / duration / 1000.0, encode_s=encode_s,
+            pix_fmt=info.pix_fmt, frame_bytes=sz.frame_bytes, keyframes=sz.keyframes,
+            file_bytes=sz.file_bytes, file_kbps=8.0 * sz.file_bytes / duration / 1000.0,
+            options={"quality": f"{int(round(s.value))}", "model": model.name,
+                     "model_id": model.id_hex},
+            command=f"studio codec encode --codec {spec.key} --quality {int(round(s.value))}",
+            encoder_version=f"{model.name} ({model.id_hex[:12]}), {_version()}")
+
+    def decode(self, spec: CodecSpec, path: str | os.PathLike, info: ReferenceInfo,
+               expected: int | None = None) -> Iterator[DecodedFrame]:
+        files = sorted(Path(path).glob(f"*.{spec.ext}"))
+        if expected is not None and len(files) != expected:
+            raise AlignmentError(f"{Path(path).name}: {len(files)} pictures, expected {expected}")
+        for i, f in enumerate(files):
+            yield DecodedFrame(i, _decode_picture(f, spec, info), "I")
+
+    def reader(self, spec: CodecSpec, path: str | os.PathLike, info: ReferenceInfo) -> FrameReader:
+        return _Reader(sorted(Path(path).glob(f"*.{spec.ext}")), spec, info)
+
+
+def _decode_picture(path: Path, spec: CodecSpec, info: ReferenceInfo):
+    from studio.codec.learned import decode_file
+    from studio.codec.learned.color import rgb_to_planes
+
+    extra = [] if spec.encoder == "learned_codec" else [spec.encoder]
+    (rgb,) = decode_file(path, extra)
+    return rgb_to_planes(rgb, info.bit_depth, info.colorspace, info.full_range)
+
+
+class _Reader(FrameReader):
+    def __init__(self, files: list[Path], spec: CodecSpec, info: ReferenceInfo) -> None:
+        self.files, self.spec, self.info = files, spec, info
+
+    def planes(self, index: int):
+        if not 0 <= index < len(self.files):
+            raise IndexError(f"frame {index} not found")
+        return _decode_picture(self.files[index], self.spec, self.info)

@@ -1,0 +1,474 @@
+"""Per-shot encoding in the manner of Netflix's Dynamic Optimizer, with decoder budgets.
+
+1. Shots: PySceneDetect on the reference (studio.codec.shots).
+2. Candidates: every shot encoded at a small ladder per codec x preset x quality value; they
+   are ordinary sweep points carrying a frame range, so they run through the same executor
+   (process pool or Dask) and are scored the same way. Each also records its decoder speed.
+3. A decoder budget (minimum decode frames/s at the clip's resolution) removes candidates
+   that break it before anything is chosen.
+4. Choice: per codec family, each shot's candidates are reduced to their convex hull in
+   (bits, squared error) and one point per shot is picked by Lagrangian slope matching so the
+   whole clip meets a target average bitrate with the least total squared error (the MSE-pooled
+   PSNR of the clip); the bits left under the target then buy the best remaining upgrades.
+5. The chosen shot streams are stitched into one playable file per family (MPEG-TS for
+   H.264/HEVC, with each shot's parameter sets carried in band; Matroska otherwise), decoded
+   frame by frame and scored on the whole clip like any other point (mode ``pershot``).
+Fixed whole-clip encodes (the CRF ladder and single-pass ABR at the same rates) land in the
+same project, so BD-rate of per-shot against fixed is an ordinary BD table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from studio.codec import encoders, ffmpeg_tool, metrics
+from studio.codec.project import DONE, Point, Project, write_json
+from studio.codec.shots import detect_shots
+from studio.codec.sweep import SweepSpec, run_sweep
+from studio.jobs import Job, JobContext, UserError, atomic_path
+
+
+@dataclass
+class OptimiseSpec:
+    input: str
+    target_kbps: float
+    codecs: list[str] = field(default_factory=lambda: ["x264"])
+    presets: dict[str, list[str]] = field(default_factory=dict)
+    values: dict[str, list[float]] = field(default_factory=dict)   # per-shot ladder
+    points: int = 6                      # ladder values per codec/preset when not given
+    max_frames: int | None = 120
+    max_seconds: float | None = None
+    detector: str = "content"
+    min_decode_fps: float | None = None  # the decoder budget
+    curve: bool = True                   # also optimise at the fixed ladder's rates (BD-rate)
+    workers: int | None = None
+    cluster: str | None = None
+    vmaf: bool = False
+
+
+@dataclass
+class Candidate:
+    shot: int
+    point: Point
+    bits: float
+    sse: float          # sum of squared luma errors over the shot's frames
+    kept_bits: float = 0.0   # bits stitching removes but the first shot keeps (info SEI)
+
+
+@dataclass
+class OptimiseSummary:
+    project: str
+    shots: list[list[int]] = field(default_factory=list)
+    chosen: dict[str, list[str]] = field(default_factory=dict)   # point id -> shot point ids
+    removed_by_budget: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# --- the choice ---------------------------------------------------------------------------
+
+def hull(cands: list[Candidate]) -> list[Candidate]:
+    """Lower convex hull in (bits, error): the only points a rate-distortion optimiser picks."""
+    pts = sorted(cands, key=lambda c: (c.bits, c.sse))
+    best: list[Candidate] = []
+    for c in pts:                          # drop dominated points (more bits, no less error)
+        if best and c.sse >= best[-1].sse:
+            continue
+        best.append(c)
+    out: list[Candidate] = []
+    for c in best:                         # keep the convex part
+        while len(out) >= 2:
+            a, b = out[-2], out[-1]
+            # slope a->b must be steeper (more negative) than a->c, else b is not on the hull
+            if (b.sse - a.sse) * (c.bits - a.bits) >= (c.sse - a.sse) * (b.bits - a.bits):
+                out.pop()
+            else:
+                break
+        out.append(c)
+    return out
+
+
+def choose(hulls: list[list[Candidate]], budget_bits: float) -> list[Candidate]:
+    """One candidate per shot: least total error with total bits <= budget (when reachable).
+
+    Lagrangian slope matching (each shot takes argmin sse + lam * bits; lam found by bisection
+    so the total fits), then greedy upgrades along each hull with the best error saved per
+    extra bit while the budget allows, then an exact knapsack over the hulls where it beats
+    that (the ladder is discrete, so slope matching alone can leave bits unspent)."""
+    if any(not h for h in hulls):
+        raise UserError("a shot has no usable candidate (every encode failed or broke the "
+                        "decoder budget)")
+
+    def pick(lam: float) -> list[int]:
+        return [min(range(len(h)), key=lambda k: h[k].sse + lam * h[k].bits) for h in hulls]
+
+    def bits(sel: list[int]) -> float:
+        return sum(h[k].bits for h, k in zip(hulls, sel))
+
+    lo, hi = 0.0, 1.0
+    while bits(pick(hi)) > budget_bits and hi < 1e18:
+        hi *= 4
+    if bits(pick(0.0)) <= budget_bits:
+        sel = pick(0.0)
+    else:
+        for _ in range(80):
+            mid = math.sqrt(lo * hi) if lo > 0 else hi / 1e6
+            if bits(pick(mid)) > budget_bits:
+                lo = mid
+            else:
+                hi = mid
+        sel = pick(hi)
+    while True:   # spend what is left on the best upgrades
+        left = budget_bits - bits(sel)
+        best, gain = None, 0.0
+        for s, (h, k) in enumerate(zip(hulls, sel)):
+            if k + 1 < len(h):
+                extra = h[k + 1].bits - h[k].bits
+                if 0 < extra <= left and (h[k].sse - h[k + 1].sse) / extra > gain:
+                    best, gain = s, (h[k].sse - h[k + 1].sse) / extra
+        if best is None:
+            break
+        sel[best] += 1
+    picked = [h[k] for h, k in zip(hulls, sel)]
+    if bits(sel) <= budget_bits:
+        exact = _knapsack(hulls, budget_bits)
+        if exact is not None and sum(c.sse for c in exact) < sum(c.sse for c in picked):
+            return exact
+    return picked
+
+
+def _knapsack(hulls: list[list[Candidate]], budget_bits: float,
+              grid: int = 4000) -> list[Candidate] | None:
+    """Exact multiple-choice knapsack on a bit grid (bits rounded up, so the answer always
+    fits): with a discrete ladder the Lagrangian choice can leave budget unspent that a
+    different combination would use; this closes that gap. O(shots x options x grid)."""
+    unit = budget_bits / grid
+    if unit <= 0:
+        return None
+    inf = float("inf")
+    cost = np.full(grid + 1, inf)
+    cost[0] = 0.0
+    back: list[np.ndarray] = []
+    for h in hulls:
+        new = np.full(grid + 1, inf)
+        arg = np.full(grid + 1, -1, dtype=np.int64)
+        for k, c in enumerate(h):
+            w = int(math.ceil(c.bits / unit))
+            if w > grid:
+                continue
+            shifted = np.full(grid + 1, inf)
+            shifted[w:] = cost[:grid + 1 - w] + c.sse
+            better = shifted < new
+            new[better] = shifted[better]
+            arg[better] = k
+        back.append(arg)
+        cost = new
+    if not np.isfinite(cost).any():
+        return None
+    j = int(np.argmin(cost))
+    out: list[Candidate] = []
+    for h, arg in zip(reversed(hulls), reversed(back)):
+        k = int(arg[j])
+        out.append(h[k])
+        j -= int(math.ceil(h[k].bits / unit))
+    return out[::-1]
+
+
+# --- stitching ----------------------------------------------------------------------------
+
+# SEI NAL unit types: the encoders' own "who made me" messages, which a decoder does not need
+_SEI = {"x264": "6", "x265": "39|40"}
+
+
+def stitch(parts: list[Path], family: str, out: Path) -> Path:
+    """Concatenate shot streams of one codec without re-encoding (the executable's concat
+    demuxer). H.264/HEVC go to MPEG-TS with parameter sets in band, since shots coded at
+    different settings carry different PPS; the encoder's info SEI (x265's is ~2 KB) is kept
+    from the first shot only, as a whole-clip encode carries it once."""
+    ext = "ts" if family in ("x264", "x265") else "mkv"
+    target = out.with_suffix("." + ext)
+    with tempfile.TemporaryDirectory(prefix="studio-stitch-") as tmp:
+        inputs = list(parts)
+        if family in _SEI:
+            annexb = "h264_mp4toannexb" if family == "x264" else "hevc_mp4toannexb"
+            inputs = []
+            for k, p in enumerate(parts):
+                ts = Path(tmp) / f"shot{k:04d}.ts"
+                bsf = annexb if k == 0 else f"{annexb},filter_units=remove_types={_SEI[family]}"
+                ffmpeg_tool.run(["-y", "-i", ffmpeg_tool.path_arg(p), "-c", "copy", "-bsf:v", bsf,
+                                 "-muxdelay", "0", "-muxpreload", "0", "-f", "mpegts",
+                                 ffmpeg_tool.path_arg(ts)], what=f"stitching shot {k}")
+                inputs.append(ts)
+        listing = Path(tmp) / "parts.txt"
+        listing.write_text("".join(f"file '{p.resolve()}'\n" for p in inputs), encoding="utf-8")
+        with atomic_path(target) as t:
+            ffmpeg_tool.run(["-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
+                             "-muxdelay", "0", "-muxpreload", "0", "-f",
+                             "mpegts" if ext == "ts" else "matroska", ffmpeg_tool.path_arg(t)],
+                            what=f"stitching {target.name}")
+    return target
+
+
+def _nal_units(blob: bytes):
+    """NAL units of length-prefixed (4-byte, as in MP4 samples) data."""
+    i = 0
+    while i + 4 <= len(blob):
+        n = int.from_bytes(blob[i:i + 4], "big")
+        if n <= 0 or i + 4 + n > len(blob):
+            return
+        yield blob[i + 4:i + 4 + n]
+        i += 4 + n
+
+
+def _hvcc_units(extradata: bytes):
+    """NAL units of an hvcC record (the MP4 extradata of HEVC)."""
+    if len(extradata) < 23 or extradata[0] != 1:
+        return
+    i, arrays = 23, extradata[22]
+    for _ in range(arrays):
+        if i + 3 > len(extradata):
+            return
+        count = int.from_bytes(extradata[i + 1:i + 3], "big")
+        i += 3
+        for _ in range(count):
+            n = int.from_bytes(extradata[i:i + 2], "big")
+            yield extradata[i + 2:i + 2 + n]
+            i += 2 + n
+
+
+def sei_bytes(path: Path, family: str) -> int:
+    """Bytes of SEI messages (with their 4-byte length fields) in a shot's MP4: what stitching
+    strips from every shot but the first."""
+    if family not in _SEI:
+        return 0
+    import av
+    total = 0
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        extra = bytes(vs.codec_context.extradata or b"")
+        if family == "x265":
+            total += sum(len(u) + 2 for u in _hvcc_units(extra) if (u[0] >> 1) & 0x3F in (39, 40))
+        for pkt in c.demux(vs):
+            if not pkt.size:
+                continue
+            for u in _nal_units(bytes(pkt)):
+                kind = u[0] & 0x1F if family == "x264" else (u[0] >> 1) & 0x3F
+                if kind in ((6,) if family == "x264" else (39, 40)):
+                    total += len(u) + 4
+            break                                # the info SEI rides with the first picture
+    return total
+
+
+def stitched_bytes(path: Path) -> tuple[int, int]:
+    """(elementary stream bytes, file bytes) of a stitched file, counted like any point."""
+    import av
+    total = 0
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        extra = len(vs.codec_context.extradata or b"")
+        for pkt in c.demux(vs):
+            total += pkt.size or 0
+    return total + extra, path.stat().st_size
+
+
+# --- the job ------------------------------------------------------------------------------
+
+def _sweep_spec(spec: OptimiseSpec, shots: list[list[int]], mode: str = "crf",
+                values: dict | None = None) -> SweepSpec:
+    return SweepSpec(spec.input, list(spec.codecs), points=spec.points, mode=mode,
+                     presets=spec.presets, values=values if values is not None else spec.values,
+                     max_frames=spec.max_frames, max_seconds=spec.max_seconds,
+                     workers=spec.workers, ms_ssim=False, vmaf=spec.vmaf, shots=shots,
+                     cluster=spec.cluster)
+
+
+def _candidates(proj: Project, codec_keys: set[str], shots: list[list[int]],
+                min_fps: float | None, removed: list[str]) -> list[list[Candidate]]:
+    ref = proj.reference
+    assert ref is not None
+    pixels = ref.width * ref.height
+    per_shot: list[list[Candidate]] = [[] for _ in shots]
+    index = {tuple(s): k for k, s in enumerate(shots)}
+    for p in proj.points.values():
+        if p.status != DONE or not p.is_shot or p.codec not in codec_keys:
+            continue
+        k = index.get(tuple(p.frame_range))
+        if k is None:
+            continue
+        if min_fps and p.decode_fps and p.decode_fps < min_fps:
+            removed.append(p.id)
+            continue
+        mse = proj.point_frames(p.id).get("mse_y") or []
+        if not mse:
+            continue
+        sse = float(np.sum(mse)) * pixels
+        # stitching drops each shot's info SEI (the first shot's is kept: see the budget)
+        sei = sei_bytes(proj.folder / p.stream, encoders.CODECS[p.codec].family)
+        per_shot[k].append(Candidate(k, p, 8.0 * (p.bytes - sei), sse, 8.0 * sei))
+    return [hull(c) for c in per_shot]
+
+
+def _score_stitched(proj: Project, path: Path) -> tuple[dict, dict, float]:
+    """Decode a stitched file frame by frame (its container's clock may be offset: count) and
+    score it against the whole reference."""
+    ref = proj.reference
+    assert ref is not None
+    clip = proj.reference_clip()
+    from studio.codec.encoders.pyav_backend import decode_sequential
+    scores = []
+    t0 = time.perf_counter()
+    for df in decode_sequential(path, ref, ref.frames):
+        scores.append(metrics.score_frame(clip.planes(df.index), df.planes, ref.bit_depth,
+                                          True, False))
+    dec = time.perf_counter() - t0
+    cols = metrics.columns(scores)
+    return cols, metrics.pool(cols, ref.bit_depth), ref.frames / dec if dec > 0 else 0.0
+
+
+def run_optimise(spec: OptimiseSpec, folder: str | os.PathLike, ctx: JobContext) -> OptimiseSummary:
+    t0 = time.perf_counter()
+    folder = Project.resolve_folder(folder)
+    if spec.target_kbps <= 0:
+        raise UserError("--target-kbps must be positive")
+    for c in spec.codecs:
+        cs = encoders.CODECS.get(c)
+        if cs is None or cs.image:
+            raise UserError(f"per-shot encoding takes video codecs; {c!r} is not one")
+    if not ffmpeg_tool.capabilities().ok:
+        raise UserError(f"stitching needs the FFmpeg executable: {ffmpeg_tool.capabilities().problem}")
+    summary = OptimiseSummary(project=str(folder))
+
+    # 1. reference + whole-clip fixed ladder (also the comparison curve)
+    run_sweep(_sweep_spec(spec, []), folder, ctx.stage(0, 4, "whole clip"))
+    proj = Project.load(folder)
+    try:
+        ref = proj.reference
+        assert ref is not None
+        # 2. shots
+        if not proj.shots:
+            clip = proj.reference_clip()
+            shots = detect_shots(clip, spec.detector, check=ctx.check, on_frame=lambda n: ctx.progress(
+                1 + n / max(1, len(clip)), 4, "detecting shots"))
+            proj.shots = [s.to_list() for s in shots]
+            proj.notes.append(f"{len(shots)} shots found by PySceneDetect ({spec.detector}): "
+                              + ", ".join(f"{a}-{b - 1}" for a, b in proj.shots))
+            proj.save()
+        summary.shots = proj.shots
+    finally:
+        proj.close()
+    # 3. every shot at the ladder, and single-pass ABR of the whole clip at the target (and,
+    #    for a curve, at the fixed ladder's rates: per-shot vs both fixed modes by BD-rate)
+    run_sweep(_sweep_spec(spec, summary.shots), folder,
+              ctx.stage(2, 4, f"{len(summary.shots)} shots"))
+    rates = _curve_rates(folder, spec) if spec.curve else {}
+    abr = {c: sorted({float(round(spec.target_kbps))} | set(rates.get(c, [])))
+           for c in spec.codecs if "bitrate" in encoders.CODECS[c].rate_modes}
+    if abr:
+        run_sweep(_sweep_spec(spec, [], "bitrate", abr), folder, ctx.stage(2, 4, "ABR"))
+
+    # 4. choose and stitch per codec family, at the target (and the fixed ladder's rates)
+    ctx.progress(3, 4, "choosing per shot", force=True)
+    proj = Project.load(folder)
+    try:
+        ref = proj.reference
+        assert ref is not None
+        for c in spec.codecs:
+            family = encoders.CODECS[c].family
+            hulls = _candidates(proj, {c}, summary.shots, spec.min_decode_fps,
+                                summary.removed_by_budget)
+            targets = [spec.target_kbps] + (_curve_rates(folder, spec).get(c, []) if spec.curve
+                                             else [])
+            seen: set[tuple[str, ...]] = set()
+            for target in sorted(set(round(t, 1) for t in targets)):
+                ctx.check()
+                picked = tuple(x.point.id for x in choose(hulls, _budget(hulls, target, ref)))
+                if picked in seen and target != spec.target_kbps:
+                    continue       # the same choice as a lower target: one point, not two
+                seen.add(picked)
+                pt = _make_point(proj, c, family, hulls, target, ref)
+                proj.points[pt.id] = pt
+                summary.chosen[pt.id] = [s["point"] for s in pt.shots]
+                proj.save()
+                if abs(pt.bitrate_kbps - target) > 0.05 * target and target == spec.target_kbps:
+                    summary.notes.append(
+                        f"{c}: the per-shot ladder reaches {_reach(hulls, ref)} kbit/s; the "
+                        f"target {target:g} kbit/s gave {pt.bitrate_kbps:.1f} (widen the ladder "
+                        f"with --values)")
+        if summary.removed_by_budget:
+            summary.notes.append(f"{len(summary.removed_by_budget)} shot encodes decode slower "
+                                 f"than {spec.min_decode_fps:g} frames/s and were not "
+                                 f"considered")
+        for n in summary.notes:
+            if n not in proj.notes:
+                proj.notes.append(n)
+        proj.save()
+    finally:
+        proj.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _curve_rates(folder: Path, spec: OptimiseSpec) -> dict[str, list[float]]:
+    """Rates of the whole-clip fixed ladder per codec: where per-shot and ABR are compared."""
+    proj = Project.load(folder)
+    try:
+        out: dict[str, list[float]] = {}
+        for p in proj.points.values():
+            if p.status == DONE and p.mode == "crf" and not p.is_shot and p.codec in spec.codecs:
+                out.setdefault(p.codec, []).append(round(p.bitrate_kbps, 1))
+        return out
+    finally:
+        proj.close()
+
+
+def _budget(hulls, target_kbps: float, ref) -> float:
+    """Bits the shots may spend: the target, less the one info SEI the stitched file keeps."""
+    keep = max((c.kept_bits for h in hulls for c in h), default=0.0)
+    return target_kbps * 1000.0 * ref.duration_s - keep
+
+
+def _reach(hulls, ref) -> str:
+    lo = sum(h[0].bits for h in hulls) / ref.duration_s / 1000.0
+    hi = sum(h[-1].bits for h in hulls) / ref.duration_s / 1000.0
+    return f"{lo:.1f}-{hi:.1f}"
+
+
+def _make_point(proj: Project, codec: str, family: str, hulls, target: float, ref) -> Point:
+    pid = f"{codec}_pershot_{target:g}k"
+    chosen = choose(hulls, _budget(hulls, target, ref))
+    stream_dir = proj.folder / "streams"
+    stream_dir.mkdir(parents=True, exist_ok=True)
+    path = stitch([proj.folder / c.point.stream for c in chosen], family, stream_dir / pid)
+    cols, pooled, dec_fps = _score_stitched(proj, path)
+    sbytes, fbytes = stitched_bytes(path)
+    frames_rel = f"frames/{pid}.json"
+    write_json(proj.folder / frames_rel, {**cols, "shot": [k for k, c in enumerate(chosen)
+                                                           for _ in range(c.point.frames)]})
+    presets = sorted({c.point.preset for c in chosen})
+    duration = ref.duration_s
+    return Point(
+        id=pid, codec=codec, preset=presets[0] if len(presets) == 1 else "mixed",
+        mode="pershot", value=float(target), status=DONE,
+        stream=str(path.relative_to(proj.folder)), frames_file=frames_rel, frames=ref.frames,
+        bytes=sbytes, bitrate_kbps=8.0 * sbytes / duration / 1000.0, file_bytes=fbytes,
+        file_kbps=8.0 * fbytes / duration / 1000.0,
+        bpp=8.0 * sbytes / (ref.width * ref.height * ref.frames), metrics=pooled,
+        backend="stitched", encoder=encoders.CODECS[codec].encoder, decode_fps=dec_fps,
+        shots=[{"frames": c.point.frame_range, "point": c.point.id, "value": c.point.value,
+                "preset": c.point.preset, "kbps": c.point.bitrate_kbps,
+                "psnr_y": c.point.metrics.get("psnr_y"), "decode_fps": c.point.decode_fps}
+               for c in chosen],
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+def optimise_job(spec: OptimiseSpec, folder: str | os.PathLike) -> Job:
+    return Job(f"Per-shot optimisation of {Path(spec.input).name}",
+               lambda ctx: run_optimise(spec, folder, ctx))
+

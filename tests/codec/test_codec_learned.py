@@ -1,0 +1,191 @@
+"""The learned codec: entropy coding, the .nlc container, the CLI and the sweep backend.
+
+Uses a tiny randomly-initialised model (tests/fixtures/learned_codec.py): these tests check
+the bitstream machinery (exactness, sizes, errors), never quality.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from studio.codec import encoders
+from studio.codec.learned import (Bitstream, BitstreamError, LearnedModelError, decode_file,
+                                  encode_pictures, load_model, resolve_model)
+from studio.codec.learned.container import _HEAD
+from studio.codec.learned.entropy import (EntropyError, FactorizedCoder, FactorizedTables)
+from studio.jobs import UserError
+from tests.fixtures.learned_codec import make_learned_family, make_learned_model
+
+STUDIO = str(Path(sys.executable).with_name("studio"))
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory) -> Path:
+    return make_learned_family(tmp_path_factory.mktemp("lc") / "fam", points=4)
+
+
+@pytest.fixture(scope="module")
+def picture() -> np.ndarray:
+    """A smooth 40x56 RGB picture (not a multiple of 16: exercises padding and cropping)."""
+    yy, xx = np.mgrid[0:40, 0:56].astype(np.float32)
+    return np.stack([xx / 56, yy / 40, 0.5 + 0.4 * np.sin(xx / 5) * np.cos(yy / 7)], -1)
+
+
+def _tables(rng, m=5, n=9) -> FactorizedTables:
+    freqs = np.zeros((m, n + 1), np.int32)
+    for c in range(m):
+        p = rng.random(n + 1) + 0.02
+        f = np.maximum(1, np.floor(p / p.sum() * 65536)).astype(np.int64)
+        f[np.argmax(f)] += 65536 - f.sum()
+        freqs[c] = f
+    return FactorizedTables(freqs, np.full(m, -4, np.int32), np.full(m, n + 1, np.int32),
+                            np.zeros(m, np.float32), 16)
+
+
+def test_entropy_coder_round_trips_random_latents_exactly():
+    rng = np.random.default_rng(1)
+    coder = FactorizedCoder(_tables(rng))
+    for shape in ((5, 1, 1), (5, 7, 11), (5, 16, 3)):
+        q = rng.integers(-12, 13, shape).astype(np.int32)        # many outside -4..4: escapes
+        q.flat[0], q.flat[-1] = 32767, -32767                     # the escape code's limits
+        data = coder.encode(q)
+        assert np.array_equal(coder.decode(data, *shape[1:]), q)
+        assert coder.encode(q) == data                            # deterministic
+    with pytest.raises(EntropyError, match="beyond the escape"):
+        coder.encode(np.full((5, 1, 1), 40000, np.int32))
+    with pytest.raises(EntropyError, match="left over|does not decode"):
+        coder.decode(data[:-4], 16, 3)
+
+
+def test_tables_are_checked():
+    t = _tables(np.random.default_rng(0))
+    t.freqs[2, 0] += 1
+    with pytest.raises(EntropyError, match="channel 2: frequencies must"):
+        t.validate()
+
+
+def test_encode_decode_is_bit_exact_across_processes(family, picture, tmp_path):
+    import cv2
+
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), np.rint(picture * 255).astype(np.uint8)[..., ::-1])
+    nlc, png = tmp_path / "a.nlc", tmp_path / "a.png"
+    # another process encodes, a third decodes (the model found by its id in --codec)
+    r = subprocess.run([STUDIO, "codec", "encode", str(src), "--codec", str(family),
+                        "--quality", "3", "--out", str(nlc)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([STUDIO, "codec", "decode", str(nlc), "--codec", str(family),
+                        "--out", str(png)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    # this process: the same bytes from the same picture, the same pixels from the bytes
+    model = resolve_model(str(family), 3)
+    rgb = cv2.imread(str(src))[..., ::-1].astype(np.float32) / 255.0
+    assert encode_pictures(model, [rgb]).to_bytes() == nlc.read_bytes()
+    (dec,) = decode_file(nlc, [family])
+    assert np.array_equal(np.clip(np.rint(dec * 255), 0, 255).astype(np.uint8),
+                          cv2.imread(str(png))[..., ::-1])
+    assert dec.shape == picture.shape
+
+
+def test_container_sizes_and_multi_frame(family, picture, tmp_path):
+    model = resolve_model(str(family), 1)
+    bs = encode_pictures(model, [picture, picture[::-1].copy(), picture])
+    f = tmp_path / "v.nlc"
+    n = bs.write(f)
+    assert n == f.stat().st_size == _HEAD.size + 3 * 8 + 4 + sum(len(p) for p in bs.payloads)
+    back = Bitstream.read(f)
+    assert back.payloads == bs.payloads and (back.width, back.height) == (56, 40)
+    dec = decode_file(f, [family])
+    assert len(dec) == 3 and np.array_equal(dec[0], dec[2])
+
+
+def _encoded(family, picture, tmp_path) -> tuple[Path, bytes]:
+    f = tmp_path / "x.nlc"
+    encode_pictures(resolve_model(str(family), 2), [picture]).write(f)
+    return f, f.read_bytes()
+
+
+def test_damaged_streams_give_clear_errors(family, picture, tmp_path):
+    f, data = _encoded(family, picture, tmp_path)
+    bad = tmp_path / "bad.nlc"
+    for cut in (10, _HEAD.size + 4, len(data) - 3):
+        bad.write_bytes(data[:cut])
+        with pytest.raises(BitstreamError, match=r"bad\.nlc: truncated"):
+            decode_file(bad, [family])
+    for pos in (_HEAD.size + 9, len(data) - 5):      # header table, payload
+        flipped = bytearray(data)
+        flipped[pos] ^= 0x10
+        bad.write_bytes(bytes(flipped))
+        with pytest.raises(BitstreamError, match="damaged"):
+            decode_file(bad, [family])
+    bad.write_bytes(b"JUNK" + data[4:])
+    with pytest.raises(BitstreamError, match="not a learned-codec bitstream"):
+        decode_file(bad, [family])
+
+
+def test_wrong_model_id_and_missing_model(family, picture, tmp_path, capsys):
+    from studio.cli import main
+
+    f, data = _encoded(family, picture, tmp_path)
+    # a valid stream that names another model (header CRC recomputed)
+    head_end = _HEAD.size + 8
+    head = bytearray(data[:head_end])
+    head[6:22] = bytes(16)
+    wrong = tmp_path / "wrong.nlc"
+    wrong.write_bytes(bytes(head) + struct.pack("<I", zlib.crc32(bytes(head)))
+                      + data[head_end + 4:])
+    with pytest.raises(LearnedModelError, match="wrong.nlc: made with learned-codec model 0000"):
+        decode_file(wrong, [family])
+    # the right stream without its model installed: the CLI says so, no traceback
+    assert main(["codec", "decode", str(f), "--out", str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert "is not installed" in err and "--codec" in err and "Traceback" not in err
+    with pytest.raises(LearnedModelError, match="no such learned-codec model folder"):
+        resolve_model(str(tmp_path / "nowhere"), 1)
+    broken = make_learned_model(tmp_path / "broken")
+    (broken / "synthesis" / "model.onnx").unlink()
+    with pytest.raises(LearnedModelError, match=r"synthesis/model.onnx: missing"):
+        load_model(broken)
+    with pytest.raises(LearnedModelError, match="quality 9 outside 1..4"):
+        resolve_model(str(family), 9)
+    assert issubclass(BitstreamError, UserError) and issubclass(LearnedModelError, UserError)
+
+
+def test_learned_runs_in_a_sweep(family, clip, tmp_path, monkeypatch):
+    from studio import paths
+    from studio.codec.project import DONE, Project
+    from studio.codec.sweep import SweepSpec, run_sweep
+    from studio.jobs import JobContext
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "learned_codec").symlink_to(family, target_is_directory=True)
+    monkeypatch.setattr(paths, "MODELS_DIR", models)
+    spec = encoders.codec_spec("learned")
+    assert spec.image and spec.backend == "learned" and spec.value_name == "quality"
+    assert encoders.encoder_for(spec).available(spec) == (True, "")
+    src = clip("src.mp4", width=64, height=48, frames=3)
+    out = tmp_path / "proj"
+    summary = run_sweep(SweepSpec(str(src), ["learned"], points=2, values={"learned": [1, 4]},
+                                  max_frames=3, workers=0, ms_ssim=False, vmaf=False),
+                        out, JobContext(lambda _p: None))
+    assert len(summary.done) == 2 and not summary.failed, summary.failed
+    proj = Project.load(out)
+    try:
+        (curve,) = proj.curves("psnr_y")
+        for p in curve.points:
+            assert p.status == DONE and p.backend == "learned" and p.frames == 3
+            files = sorted((out / p.stream).glob("*.nlc"))
+            assert len(files) == 3
+            assert p.bytes == p.file_bytes == sum(x.stat().st_size for x in files)
+            assert p.bpp == pytest.approx(8 * p.bytes / (64 * 48 * 3))
+            assert np.isfinite(p.metrics["psnr_y"])
+    finally:
+        proj.close()
