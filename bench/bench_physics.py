@@ -36,9 +36,10 @@ sys.path.insert(0, str(ROOT))
 from studio.motion.physics import POLICY_HZ, SIM_HZ, Simulation, policy_names  # noqa: E402
 
 
-def run_policy(name: str, episodes: int, seconds: float, seed: int = 0) -> dict:
+def run_policy(name: str, episodes: int, seconds: float, seed: int = 0,
+               env_timing: bool = True) -> dict:
     rng = np.random.default_rng(seed)
-    sim = Simulation(name, record=False)
+    sim = Simulation(name, record=False, env_timing=env_timing)
     falls, errors, values, starts = [], [], [], []
     steps, busy, cpu = 0, 0.0, 0.0
     n = int(round(seconds * POLICY_HZ))
@@ -133,6 +134,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--policies", nargs="*", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--exact-30hz", action="store_true",
+                    help="decide every 8 physics steps instead of the environment's timing")
     ap.add_argument("--push-policies", nargs="*", default=["walk", "walk_COMenabled"],
                     help="policies for the push sweep (none: skip it)")
     ap.add_argument("--env-check", default="walk",
@@ -144,13 +147,13 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load {load:.1f}; {args.episodes} episodes x {args.seconds:g} s per policy, "
-          f"seed {args.seed}")
+          f"seed {args.seed}; decisions {'every 8 steps' if args.exact_30hz else 'as the env'}")
     print("| policy | kept balance | seconds before a fall (each episode) | tracking error | "
           "critic value | policy steps/s | physics steps/s | x real time | x real time per "
           "CPU-s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
-        r = run_policy(name, args.episodes, args.seconds, args.seed)
+        r = run_policy(name, args.episodes, args.seconds, args.seed, not args.exact_30hz)
         times = " ".join(f"{t:.1f}" for t in r["times"])
         print(f"| {name} | {r['kept_balance']}/{r['episodes']} | {times} | "
               f"{100 * r['tracking_error']:.1f} cm | {r['value']:.2f} | "

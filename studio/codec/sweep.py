@@ -395,9 +395,13 @@ def _open_project(spec: SweepSpec, folder: Path) -> Project:
             proj.source = src   # the same file, moved: the stored reference clip still holds
         if proj.reference is not None and (proj.max_frames, proj.max_seconds) != \
                 (spec.max_frames, spec.max_seconds):
-            raise UserError(f"{folder}: this project uses max {proj.max_frames} frames / "
-                            f"{proj.max_seconds} s; extend it with the same limits or use "
-                            f"another folder")
+            def limits(frames, seconds) -> str:
+                parts = [f"at most {frames} frames" if frames else "",
+                         f"at most {seconds:g} s" if seconds else ""]
+                return " and ".join(p for p in parts if p) or "the whole clip"
+            raise UserError(f"{folder}: this project compares {limits(proj.max_frames, proj.max_seconds)}"
+                            f", not {limits(spec.max_frames, spec.max_seconds)}; extend it with "
+                            f"the same limits or use another folder")
         return proj
     if folder.exists() and any(folder.iterdir()):
         raise UserError(f"{folder}: folder is not empty and holds no codec project; choose an "

@@ -221,6 +221,7 @@ class MicCapture:
         self._pump: threading.Thread | None = None
         self._stop = threading.Event()
         self._first_block = threading.Event()
+        self._fresh_block = threading.Event()
         self.device: InputDevice | None = None
         self.samplerate = 0.0
         self._reset_counters()
@@ -246,6 +247,7 @@ class MicCapture:
         self.device, self.samplerate = dev, float(dev.default_samplerate)
         self._reset_counters()
         self._first_block.clear()
+        self._fresh_block.clear()
         self._stop.clear()
         self._resampler = None
         if int(round(self.samplerate)) != self.out_sr:
@@ -298,6 +300,10 @@ class MicCapture:
     def wait_first_block(self, timeout: float = 5.0) -> bool:
         """Wait for the first callback (PulseAudio takes 1.5-2 s to deliver it)."""
         return self._first_block.wait(timeout)
+
+    def wait_fresh(self, timeout: float = 5.0) -> bool:
+        """Wait for the first block the consumer gets (after any start-up backlog)."""
+        return self._fresh_block.wait(timeout)
 
     def __enter__(self) -> "MicCapture":
         return self.start()
@@ -365,6 +371,7 @@ class MicCapture:
                 self._stale_in += len(mono)
                 return
             self._fresh = True
+        self._fresh_block.set()
         if len(mono):
             self._level.put(Level(float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))),
                                   float(np.max(np.abs(mono))), t_first))

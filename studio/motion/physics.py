@@ -5,8 +5,10 @@ to ONNX by ``models/recipes/deepmimic_policies/convert.py`` into ``models/deepmi
 and the environment they were trained in (``pybullet_envs/deep_mimic``). This module runs that
 environment's own humanoid code (``HumanoidStablePD``: URDF, stable PD gains and torque limits,
 the 197-value state, action -> target pose, fall contacts) in a DIRECT (headless) pybullet
-world at the environment's rates: a new action every 1/30 s, physics at 240 Hz. The actor and
-critic run through :func:`studio.runtime.pool.shared_pool`, like every model in the app.
+world at the environment's rates: physics at 240 Hz, a new action when the environment would
+take one (nominally every 1/30 s, in practice mostly every 9 steps: see :meth:`Simulation.step`).
+The actor and critic run through :func:`studio.runtime.pool.shared_pool`, like every model in
+the app.
 
 Actions are deterministic (the actor's mean, no exploration noise), so a rollout from the same
 start time is repeatable. No Qt here: the UI and the CLI drive a :class:`Simulation` step by step.
@@ -31,7 +33,7 @@ from studio.runtime.manifest import ModelError
 
 ACTOR_ROLE = "motion.policy_actor"
 CRITIC_ROLE = "motion.policy_critic"
-POLICY_HZ = 30.0  # pybullet_deep_mimic_env.need_new_action: a new action every 1/30 s
+POLICY_HZ = 30.0  # pybullet_deep_mimic_env.need_new_action: nominally an action every 1/30 s
 SIM_HZ = 240.0  # the environment's time step (testrl.py update_timestep = 1/240)
 STATE_SIZE = 197  # phase 1 + root height 1 + 15 links x (pos 3 + quat 4) + 15 x (lin 3 + ang 3)
 ACTION_SIZE = 36  # 8 spherical joints x (angle + axis) + 4 hinges
@@ -155,7 +157,7 @@ def load_policy(name_or_dir: str | Path) -> Policy:
     from studio.runtime.pool import shared_pool
 
     p = Path(name_or_dir)
-    folder = p if p.is_dir() else policies_dir() / str(name_or_dir)
+    folder = p if (p / "actor").is_dir() else policies_dir() / str(name_or_dir)
     actor_m = folder / "actor" / "manifest.json"
     if not actor_m.exists():
         have = ", ".join(policy_names()) or "none (run models/recipes/deepmimic_policies)"
@@ -183,11 +185,12 @@ class Push:
 
 @dataclass(frozen=True)
 class StepInfo:
-    """What one policy step (1/30 s) produced."""
+    """What one step (1/30 s of simulated time) produced."""
 
     time: float  # seconds since reset
     value: float  # the critic's value of the state the action was chosen in
-    tracking_error: float  # m, root-aligned mean joint position error against the reference
+    tracking_error: float  # m, mean joint position error against the reference (root and
+    #                        heading aligned, see Simulation.tracking_error)
     fallen: bool
     pushed: bool
     frame: np.ndarray  # (44,) the simulated pose, DeepMimic frame layout

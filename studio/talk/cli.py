@@ -10,6 +10,8 @@ from studio.jobs import Job
 
 
 def _render(args: argparse.Namespace) -> int:
+    import sys
+
     from studio.settings import EngineSettings
     from studio.talk.render import render_to_file
     from studio.talk.session import open_session
@@ -20,6 +22,8 @@ def _render(args: argparse.Namespace) -> int:
     def work(ctx):
         ctx.progress(0, 1, "loading avatar and models", force=True)
         session = open_session(args.avatar, args.models, settings)
+        if session.warning:  # e.g. the shipped (astronaut) pair on someone else's face
+            print(f"warning: {session.warning}", file=sys.stderr, flush=True)
         try:
             return render_to_file(session.lipsync, session.template, args.audio, args.out, ctx,
                                   fmt=fmt, crf=args.crf)
@@ -72,6 +76,29 @@ def _optimise(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
+def _train(args: argparse.Namespace) -> int:
+    import sys
+
+    from studio.talk.train import INSTALL_HINT, torch_available, train_avatar
+
+    if not torch_available():  # an optional extra: say how to get it, no traceback
+        print(f"studio talk train: {INSTALL_HINT}", file=sys.stderr)
+        return 2
+
+    def work(ctx):
+        return train_avatar(args.avatar, ctx, minutes=args.minutes, resume=args.resume,
+                            audio=args.audio, base=args.base, batch=args.batch,
+                            device=args.device, hold_out=args.hold_out)
+
+    result = run_job_cli(Job(f"Train {Path(args.avatar).name}", work), quiet=args.quiet)
+    if result.ok:
+        print(result.value.summary())
+    elif result.status.value == "cancelled":
+        print("training cancelled: the avatar is unchanged; continue with --resume",
+              file=sys.stderr)
+    return exit_code(result)
+
+
 def register(sub) -> None:
     p = sub.add_parser("talk", help="talking-head lip-sync: prepare avatars, render audio to video")
     acts = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -111,6 +138,24 @@ def register(sub) -> None:
     pr.add_argument("--models", help="copy this lip-sync model pair into the template")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=_prepare)
+
+    t = acts.add_parser("train", help="fine-tune a lip-sync pair on an avatar's own video and "
+                                      "audio (needs the train extra: pip install '.[train]')")
+    t.add_argument("--avatar", required=True, help="avatar folder or .avatar file (from prepare)")
+    t.add_argument("--minutes", type=float, default=5.0,
+                   help="training time of this run (default 5; longer is sharper)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the last checkpoint (after a cancel, or to train longer)")
+    t.add_argument("--audio", help="the avatar's speech, if it has no audio.wav (older avatars): "
+                                   "its source video or a WAV")
+    t.add_argument("--base", help="pair to start from (default: the shipped pair)")
+    t.add_argument("--batch", type=int, default=8, help="crops per step (default 8)")
+    t.add_argument("--device", default="auto", help="auto (a CUDA GPU when torch sees one), "
+                                                    "cpu or cuda")
+    t.add_argument("--hold-out", type=float, default=0.0, metavar="F",
+                   help="keep the last fraction F of the clip out of training and score it")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_train)
 
     o = acts.add_parser("optimise", help="write an INT8 (CPU) or FP16 (GPU/CoreML) copy of a "
                                          "lip-sync pair, checked against the FP32 original")

@@ -198,7 +198,7 @@ class PreparedAvatar:
             f"{self.min_face_score:.2f}",
             f"  mouth opening:   {self.mouth_opening_range[0]:.1f}-"
             f"{self.mouth_opening_range[1]:.1f} px",
-            f"  lip-sync models: {'copied in' if self.has_models else 'none (renders use the shipped pair, or --models)'}",
+            f"  lip-sync models: {'copied in' if self.has_models else 'none (renders use the shipped pair, or --models); train its own: studio talk train --avatar ' + self.path}",
         ]
         if self.crop_px and self.crop_px < SMALL_CROP_PX:
             lines.append(f"  note: the lip-sync crop is only {self.crop_px:.0f} px; lip-sync "
@@ -217,6 +217,31 @@ class PreparedAvatar:
 
 
 SMALL_CROP_PX = 128  # a lip-sync crop under this is upscaled a lot for 160-320 px models
+AUDIO_FILE = "audio.wav"  # the kept part's sound, 16 kHz mono: what `studio talk train` learns from
+
+
+def keep_audio(video_path: Path, folder: Path, start_s: float, seconds: float) -> bool:
+    """Write the source's audio under the kept frames (``start_s`` .. + ``seconds``) as a
+    16 kHz mono WAV in the avatar. Why: training the avatar's own lip-sync pair needs the
+    speech that goes with its frames, and the source video may be gone by then. A video
+    without sound just gets no audio.wav (training then asks for ``--audio``)."""
+    import soundfile as sf
+
+    from studio.media.audio_io import load_audio
+
+    try:
+        wav = load_audio(video_path, 16000).samples
+    except UserError:
+        return False
+    a = int(round(start_s * 16000))
+    b = a + int(round(seconds * 16000))
+    part = np.zeros(b - a, np.float32)
+    got = wav[a:b]
+    part[:len(got)] = got
+    if not np.any(part):
+        return False
+    sf.write(str(folder / AUDIO_FILE), part, 16000, subtype="PCM_16")
+    return True
 
 
 def prepare_avatar(video_path: str | Path, out_path: str | Path, ctx: JobContext | None = None,
@@ -296,6 +321,13 @@ def prepare_avatar(video_path: str | Path, out_path: str | Path, ctx: JobContext
                                 "jitter_smoothed_px": jitter(track.landmarks)}})
         if models_from is not None:
             copy_models(models_from, folder)
+        audio_kept = keep_audio(video_path, folder, first_s, len(track) / fps)
+        if audio_kept:  # noted in avatar.json so `studio talk train` finds it
+            import json
+            meta_path = folder / "avatar.json"
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta.setdefault("files", {})["audio"] = AUDIO_FILE
+            meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         ctx.check()
         tpl = AvatarTemplate.load(folder)  # validate what was written
         num_frames, has_models = tpl.num_frames, tpl.has_models

@@ -48,11 +48,46 @@ def open_lipsync(models_dir: Path, settings: EngineSettings | None = None) -> Li
         raise
 
 
+def pair_warning(avatar: AvatarTemplate, models_dir: Path) -> str | None:
+    """One line when the pair was trained for another face than ``avatar`` (None when it was
+    trained for it, or when its manifest does not say). Why: the shipped pair on a user's
+    face paints the astronaut's lower face, and the render used to finish without a word."""
+    import json
+
+    try:
+        m = json.loads((Path(models_dir) / "unet" / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    training = m.get("training") or {}
+    name = avatar.meta.get("name") or Path(avatar.archive or avatar.path).stem
+    fix = f"train this avatar's own pair: studio talk train --avatar {avatar.archive or avatar.path}"
+    trained_for = training.get("avatar_fingerprint")
+    if trained_for:
+        from studio.talk.train import avatar_fingerprint
+
+        if trained_for == avatar_fingerprint(avatar):
+            return None
+        return (f"the lip-sync pair {m.get('name')} was trained for the avatar "
+                f"'{training.get('avatar')}', not for '{name}': the mouth may not look like "
+                f"this face; {fix}")
+    if str(m.get("name", "")).startswith("talk_default"):  # the shipped pair (or a copy)
+        try:
+            if avatar.path.resolve() == DEFAULT_AVATAR.resolve():
+                return None
+        except OSError:
+            pass
+        return (f"the lip-sync pair {m.get('name')} was trained for the default (astronaut) "
+                f"avatar only, not for '{name}': its lower face will look like the astronaut's; "
+                f"{fix}")
+    return None
+
+
 @dataclass
 class TalkSession:
     avatar: AvatarTemplate
     template: ArrayTemplate
     lipsync: LipSync
+    warning: str | None = None  # pair_warning: the pair was trained for another face
 
     def close(self) -> None:
         self.lipsync.close()
@@ -66,4 +101,6 @@ def open_session(avatar_path: str | Path | None = None, models: str | Path | Non
     avatar = AvatarTemplate.load(path)
     frames = list(avatar.load_frames())
     template = ArrayTemplate(frames, avatar.crop_boxes.astype("float32"))
-    return TalkSession(avatar, template, open_lipsync(model_pair_dir(avatar, models), settings))
+    models_dir = model_pair_dir(avatar, models)
+    return TalkSession(avatar, template, open_lipsync(models_dir, settings),
+                       pair_warning(avatar, models_dir))

@@ -322,6 +322,7 @@ def test_real_capture_matches_playback_and_drives_the_live_engine(pulse_null_sin
     try:
         cap.start()
         assert cap.wait_first_block(8), "no audio callback within 8 s"
+        assert cap.wait_fresh(3), "the start-up backlog never drained"
         time.sleep(0.8)                                    # silence first
         subprocess.run(["paplay", "-d", "studio_null", str(wav)], env=env, check=True,
                        capture_output=True, timeout=30)

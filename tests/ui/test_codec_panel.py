@@ -67,6 +67,57 @@ def test_reopen_saved_project(panel, qtbot, tmp_path):
     panel.open_file(tmp_path / "p" / "project.json", FileKind.STUDIO_PROJECT)
     assert panel.project is not None and len(panel.project.done_points()) == 2
     assert panel.centre_stack.currentIndex() == 1
+    # the project's own source and settings, not "No source video" and the defaults
+    assert "128×96" in panel.source_label.text() and "No source" not in panel.source_label.text()
+    assert panel.max_frames.value() == 6 and panel.points.value() == 2
+    assert [k for k, b in panel.codec_boxes.items() if b.isChecked()] == ["x264"]
+    assert panel.frame_label.text() == "frame 1 / 6"
+    # Run sweep extends it (no "this project uses max 75 frames / None s")
+    errors = []
+    panel.ctx.feed.error.connect(lambda t, m: errors.append(m))
+    panel.vmaf_ok = False
+    panel.points.setValue(3)
+    panel.run_sweep()
+    qtbot.waitUntil(lambda: not panel.sweep_handle.running, timeout=60000)
+    assert panel.sweep_handle.result.ok, panel.sweep_handle.result.error
+    assert not errors and panel.project.folder == tmp_path / "p"
+
+
+def test_rd_hover_readout_follows_the_pointer(panel, qtbot, tmp_path):
+    """A real mouse move over a point shows its reading (sigPointsHovered needs hoverable)."""
+    from studio.codec.sweep import SweepSpec, run_sweep
+    from studio.jobs import JobContext
+
+    clip = write_clip(tmp_path / "clip.mp4", width=128, height=96, frames=4)
+    run_sweep(SweepSpec(input=str(clip), codecs=["x264"], points=2, max_frames=4, workers=0,
+                        ms_ssim=False, vmaf=False), tmp_path / "p", JobContext())
+    panel.open_project(tmp_path / "p")
+    panel.resize(1300, 800)
+    panel.show()
+    qtbot.waitExposed(panel)
+    item = next(iter(panel._curve_items.values()))
+    vb = panel.rd_plot.getPlotItem().getViewBox()
+    qtbot.wait(100)                        # let the view settle on its range
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+    port = panel.rd_plot.viewport()
+
+    def move(dx: float) -> None:   # a synthetic move (no cursor offscreen)
+        spot = item.scatter.points()[0]    # where the point is drawn now
+        view_pos = panel.rd_plot.mapFromScene(vb.mapViewToScene(spot.pos()))
+        local = QPointF(view_pos.x() + dx, view_pos.y())
+        QApplication.sendEvent(port, QMouseEvent(QEvent.MouseMove, local, port.mapToGlobal(local),
+                                                 Qt.NoButton, Qt.NoButton, Qt.NoModifier))
+        qtbot.wait(80)             # pyqtgraph drops move events closer than a frame apart
+
+    for _ in range(10):            # enter, then rest on the point
+        move(14)
+        move(0)
+        if "kbit/s" in panel.hover_label.text():
+            break
+    assert "kbit/s" in panel.hover_label.text(), panel.hover_label.text()
+    assert "x264" in panel.hover_label.text()
 
 
 def test_broken_project_is_a_message_not_a_crash(panel, qtbot, tmp_path):

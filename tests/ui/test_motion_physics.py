@@ -24,6 +24,7 @@ def test_start_step_push_stop_export(panel, qtbot, tmp_path):
     assert not tab.stop_button.isEnabled() and not tab.export_bvh_button.isEnabled()
     tab.start_button.click()
     assert tab.running and tab.stop_button.isEnabled() and not tab.policy.isEnabled()
+    assert not tab.start_button.isEnabled()
     qtbot.waitUntil(lambda: tab.steps >= 10, timeout=30000)
     tab.force.setValue(150)
     tab.push_button.click()

@@ -326,6 +326,7 @@ class CodecPanel(WorkbenchPanel):
             return
         if self.project is not None and Path(self.project.source).resolve() == self.source.resolve():
             folder = self.project.folder  # extend the open project: done points are kept
+            spec.max_frames, spec.max_seconds = self.project.max_frames, self.project.max_seconds
         folder = Path(folder) if folder else self.project_folder_for(self.source)
         from studio.codec.sweep import sweep_job
 
@@ -385,12 +386,41 @@ class CodecPanel(WorkbenchPanel):
             self.run_button.setEnabled(not self._sweeping())
         self.centre_stack.setCurrentIndex(1)
         self.export_button.setEnabled(bool(proj.done_points()))
+        if first:
+            self._show_project_settings(proj)
         self._fill_picks(keep=not first)
         n = proj.frame_count
         self.frame_slider.setRange(0, max(0, n - 1))
+        self._frame_changed(self.frame_slider.value())
         self.refresh_results()
         if proj.viewable_points() and (first or self.right_pick.currentData() in (SOURCE, None)):
             self.select_point(proj.viewable_points()[0].id)
+
+    def _show_project_settings(self, proj) -> None:
+        """A reopened project shows its own source and settings, so Run sweep extends it."""
+        if proj.reference is not None and proj.source and self.source is None:
+            self.source = Path(proj.source)     # moved sources: the stored reference suffices
+            self.run_button.setEnabled(not self._sweeping())
+        ref = proj.reference
+        if ref is not None:
+            src = Path(proj.source) if proj.source else None
+            where = src.name if src is not None and src.exists() else \
+                f"{src.name if src else 'source'} (moved: the stored reference is used)"
+            facts = [where, f"{ref.width}×{ref.height}  {ref.pix_fmt} ({ref.bit_depth}-bit)",
+                     f"{float(ref.fps):.3g} fps  {ref.frames} frames  {ref.duration_s:.2f} s"]
+            self.source_label.setText("\n".join(facts))
+        if proj.max_frames:
+            self.max_frames.setValue(int(proj.max_frames))
+        codecs = {p.codec for p in proj.points.values()}
+        if codecs:
+            for key, box in self.codec_boxes.items():
+                box.setChecked(box.isEnabled() and key in codecs)
+        per_curve = [len(c.points) for c in proj.curves() if c.mode == "crf"]
+        if per_curve:
+            self.points.setValue(max(per_curve))
+        modes = {p.mode for p in proj.points.values() if p.mode in ("crf", "bitrate")}
+        if len(modes) == 1:
+            self.mode.setCurrentIndex(self.mode.findData(modes.pop()))
 
     def _fill_picks(self, keep: bool) -> None:
         left, right = self.left_pick.currentData(), self.right_pick.currentData()
@@ -443,6 +473,9 @@ class CodecPanel(WorkbenchPanel):
                 item = self.rd_plot.plot([], [], pen=pg.mkPen(colour, width=2, style=style),
                                          symbol="o", symbolSize=9, symbolBrush=colour,
                                          name=c.label)
+                # hover must be switched on in the scatter, or sigPointsHovered never fires
+                item.scatter.setData(hoverable=True, tip=None, hoverSize=13,
+                                     hoverPen=pg.mkPen("w", width=2))
                 item.sigPointsClicked.connect(self._plot_clicked)
                 item.sigPointsHovered.connect(self._plot_hovered)
                 self._curve_items[c.key] = item
@@ -470,8 +503,10 @@ class CodecPanel(WorkbenchPanel):
         if len(points) and self.project is not None:
             p = self.project.point(points[0].data())
             m = self.metric.currentData()
-            self.hover_label.setText(f"{p.label}: {p.bitrate_kbps:,.0f} kbps, "
-                                     f"{self.metric_labels.get(m, m)} {p.metrics.get(m, float('nan')):.3f}")
+            rate = (f"{p.bpp:.3f} bpp" if p.frames == 1 and p.bpp > 0
+                    else f"{p.bitrate_kbps:,.1f} kbit/s (file {p.file_kbps:,.1f})")
+            self.hover_label.setText(f"{p.label}: {rate}, {self.metric_labels.get(m, m)} "
+                                     f"{p.metrics.get(m, float('nan')):.3f} · click to view")
 
     def _fill_bd_table(self) -> None:
         """BD rows against the chosen anchor. A row whose numbers deserve less trust (curves

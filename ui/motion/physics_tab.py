@@ -85,9 +85,9 @@ class PhysicsTab(QWidget):
         el.addWidget(self.export_bvh_button)
         el.addWidget(self.export_mp4_button)
         self.status = muted("")
-        note = muted("Physics at 240 Hz, the policy chooses targets 30× a second (pybullet, "
-                     "stable PD). Green ghost: the reference clip, drawn on the simulated root. zlib "
-                     "licence (pybullet).")
+        note = muted("pybullet at 240 Hz with stable PD; the policy picks new targets about 30 "
+                     "times a second, as in its training environment. Green ghost: the "
+                     "reference clip, drawn on the simulated root. zlib licence (pybullet).")
         tool_column(self, rows, run_row, ex_row, self.status, note)
 
         # live plots, shown in the panel's bottom tabs

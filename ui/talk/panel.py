@@ -83,6 +83,34 @@ class TalkPanel(WorkbenchPanel):
             "CPU), checked against the originals on held-out frames; used only if it passes")
         self.optimise_button.setEnabled(False)
         self.optimise_button.clicked.connect(self.optimise_models)
+        # training this avatar's own pair (studio.talk.train); a note when the pair in use
+        # was trained for another face (studio.talk.session.pair_warning)
+        self.pair_note = QLabel("")
+        self.pair_note.setWordWrap(True)
+        self.pair_note.setStyleSheet("color: #f0b429;")
+        self.pair_note.hide()
+        self.train_button = QPushButton("Train for this face")
+        self.train_button.setToolTip("Fine-tune the lip-sync models on this avatar's own video "
+                                     "and audio (5 minutes; Cancel keeps the avatar as it was)")
+        self.train_button.setEnabled(False)
+        self.train_button.clicked.connect(self.toggle_training)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the last (cancelled or finished) training for 5 more minutes")
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(lambda: self.train_avatar(resume=True))
+        self.train_progress = QProgressBar()
+        self.train_progress.setRange(0, 1000)
+        self.train_progress.setFormat("%p%")
+        self.train_progress.hide()
+        self.train_label = QLabel("")
+        self.train_label.setObjectName("PanelSubtitle")
+        self.train_label.setWordWrap(True)
+        self.train_handle = None
+        train_row = QWidget()
+        tr = QHBoxLayout(train_row)
+        tr.setContentsMargins(0, 0, 0, 0)
+        tr.addWidget(self.train_button, 1)
+        tr.addWidget(self.resume_button)
 
         self.audio_label = QLabel("No audio loaded")
         self.audio_label.setWordWrap(True)
@@ -145,7 +173,8 @@ class TalkPanel(WorkbenchPanel):
         side = QVBoxLayout()
         side.setSpacing(8)
         side.addWidget(section("Avatar"))
-        side.addWidget(card(self.avatar_label, avatar_buttons, self.optimise_button))
+        side.addWidget(card(self.avatar_label, self.pair_note, avatar_buttons, self.optimise_button,
+                            train_row, self.train_progress, self.train_label))
         side.addWidget(section("Audio"))
         side.addWidget(card(self.audio_label, self.wave, open_audio))
         side.addWidget(section("Live"))
@@ -193,7 +222,11 @@ class TalkPanel(WorkbenchPanel):
             self.avatar_label.setText("No avatar yet: choose a template or build one from a video.")
 
     def _busy(self) -> bool:
-        return self.live is not None or (self.render_handle is not None and self.render_handle.running)
+        return (self.live is not None or (self.render_handle is not None and self.render_handle.running)
+                or self._training())
+
+    def _training(self) -> bool:
+        return self.train_handle is not None and self.train_handle.running
 
     def load_avatar(self, path: Path, models: Path | None = None, quiet: bool = False) -> None:
         from studio.talk.session import open_session
@@ -232,6 +265,8 @@ class TalkPanel(WorkbenchPanel):
                                   f"{self.session.lipsync.contract.size}px"
                                   + (" INT8" if self._models_optimised() else ""))
         self.ctx.feed.provider.emit(pool.provider.replace("ExecutionProvider", ""))
+        self.pair_note.setText("⚠ " + self.session.warning if self.session.warning else "")
+        self.pair_note.setVisible(bool(self.session.warning))
         self.view.set_frame(self.session.template.frame(0))
         self.centre_stack.setCurrentWidget(self.view)
         self._set_stats({"provider": pool.provider.replace("ExecutionProvider", ""),
@@ -279,6 +314,59 @@ class TalkPanel(WorkbenchPanel):
             return
         self.ctx.feed.message.emit(result.value.summary(), 15000)
         self.load_avatar(avatar, models=out)
+
+    # -- training ---------------------------------------------------------------------------
+    def _checkpoint(self) -> Path | None:
+        from studio.talk.train import default_work_dir
+
+        if self.session is None:
+            return None
+        ck = default_work_dir(self.session.avatar) / "checkpoint.pt"
+        return ck if ck.exists() else None
+
+    def toggle_training(self) -> None:
+        if self._training():
+            self.train_handle.cancel()
+            self.train_label.setText("Cancelling… (the avatar stays as it was)")
+        else:
+            self.train_avatar()
+
+    def train_avatar(self, resume: bool = False, minutes: float = 5.0):
+        """`studio talk train` on the avatar in use; reloads it with its new pair at the end."""
+        from studio.talk.train import INSTALL_HINT, torch_available, train_avatar
+
+        if self.session is None or self._busy():
+            return None
+        if not torch_available():
+            self.ctx.feed.error.emit("Training needs PyTorch", INSTALL_HINT[0].upper() + INSTALL_HINT[1:] + ".")
+            return None
+        a = self.session.avatar
+        avatar = a.archive or a.path
+        self.train_handle = self.ctx.run(Job(f"Train {Path(avatar).name}", lambda ctx: train_avatar(
+            avatar, ctx, minutes=minutes, resume=resume)))
+        self.train_handle.progress.connect(self._train_progress)
+        self.train_handle.finished.connect(lambda r, p=Path(avatar): self._trained(p, r))
+        self.train_progress.setValue(0)
+        self.train_progress.show()
+        self.train_label.setText("Resuming…" if resume else "Starting…")
+        self._update_buttons()
+        return self.train_handle
+
+    def _train_progress(self, p) -> None:
+        self.train_progress.setValue(int(1000 * p.fraction))
+        self.train_label.setText(p.message)
+
+    def _trained(self, avatar: Path, result) -> None:
+        self.train_progress.hide()
+        self._update_buttons()
+        if result.ok:
+            self.train_label.setText(result.value.summary().splitlines()[0])
+            self.load_avatar(avatar)
+        elif "cancelled" in result.error:
+            self.train_label.setText("Training cancelled; the avatar is unchanged. Resume continues it.")
+        else:
+            self.train_label.setText("Training failed")
+            self.ctx.feed.error.emit("Training failed", result.error)
 
     def choose_avatar_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open avatar template folder",
@@ -353,7 +441,13 @@ class TalkPanel(WorkbenchPanel):
         self.live_button.setEnabled(self.session is not None and self.mic_combo.count() > 0
                                     and self.mic_combo.currentData() is not None and not busy)
         self.live_button.setText("Stop live" if live else "Start live")
-        self.optimise_button.setEnabled(self.session is not None and not busy and not live)
+        self.optimise_button.setEnabled(self.session is not None and not busy and not live
+                                        and not self._training())
+        training = self._training()
+        self.train_button.setEnabled(self.session is not None and (training or (not busy and not live)))
+        self.train_button.setText("Cancel training" if training else "Train for this face")
+        self.resume_button.setEnabled(not training and not busy and not live
+                                      and self._checkpoint() is not None)
 
     # -- render -------------------------------------------------------------------------------
     def render_dialog(self) -> None:

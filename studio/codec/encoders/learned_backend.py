@@ -32,10 +32,10 @@ def learned_spec(key: str = "learned", family: str = "learned_codec") -> CodecSp
     shipped family's, or DEFAULT_POINTS when none is installed yet)."""
     n = DEFAULT_POINTS
     try:
-        from studio.codec.learned.model import rate_points, shipped_dir
+        from studio.codec.learned.model import rate_points_by_quality, shipped_dir
 
-        found = rate_points(shipped_dir() if family == "learned_codec" else family)
-        n = len(found) or DEFAULT_POINTS
+        found = rate_points_by_quality(shipped_dir() if family == "learned_codec" else family)
+        n = max(found, default=0) or DEFAULT_POINTS
     except Exception:  # noqa: BLE001 - the catalogue must load even with a broken install
         pass
     return CodecSpec(key, "Learned (Balle 2017, factorised prior)", family, ("default",),

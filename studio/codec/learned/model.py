@@ -166,19 +166,24 @@ def load_model(folder: str | os.PathLike) -> LearnedModel:
         return m
 
 
-def rate_points(family: str | os.PathLike) -> list[Path]:
-    """The rate-point folders of a family, lowest quality (rate) first."""
+def rate_points_by_quality(family: str | os.PathLike) -> dict[int, Path]:
+    """quality -> rate-point folder, for a family folder (q*/codec.json) or a single point."""
     fam = Path(family)
-    if (fam / "codec.json").is_file():
-        return [fam]
-    found = []
-    for cj in sorted(fam.glob("*/codec.json")):
+    cjs = [fam / "codec.json"] if (fam / "codec.json").is_file() else sorted(
+        fam.glob("*/codec.json"))
+    found: dict[int, Path] = {}
+    for cj in cjs:
         try:
             q = int(json.loads(cj.read_text(encoding="utf-8")).get("quality", 0))
         except (OSError, ValueError, AttributeError):
             continue
-        found.append((q, cj.parent))
-    return [p for _, p in sorted(found)]
+        found.setdefault(q, cj.parent)
+    return dict(sorted(found.items()))
+
+
+def rate_points(family: str | os.PathLike) -> list[Path]:
+    """The rate-point folders of a family, lowest quality (rate) first."""
+    return list(rate_points_by_quality(family).values())
 
 
 def resolve_model(codec: str, quality: int) -> LearnedModel:
@@ -187,15 +192,18 @@ def resolve_model(codec: str, quality: int) -> LearnedModel:
     family = shipped_dir() if codec in ("learned", SHIPPED_FAMILY) else Path(codec)
     if not family.exists():
         raise LearnedModelError(f"{family}: no such learned-codec model folder")
-    points = rate_points(family)
+    if (family / "codec.json").is_file():      # a single rate point: the quality is its own
+        return load_model(family)
+    points = rate_points_by_quality(family)
     if not points:
         raise LearnedModelError(f"{family}: no learned-codec model here (no codec.json, nor "
                                 f"q*/codec.json rate points)")
-    if len(points) == 1 and (family / "codec.json").is_file():
-        return load_model(points[0])
-    if not 1 <= quality <= len(points):
-        raise LearnedModelError(f"{family}: quality {quality} outside 1..{len(points)}")
-    return load_model(points[quality - 1])
+    if quality not in points:
+        have = sorted(points)
+        span = f"{have[0]}..{have[-1]}" if have == list(range(have[0], have[-1] + 1)) \
+            else ", ".join(map(str, have))
+        raise LearnedModelError(f"{family}: no rate point for quality {quality} (has {span})")
+    return load_model(points[quality])
 
 
 def find_model(mid: bytes, extra: list[str | os.PathLike] = (), where: str = "") -> LearnedModel:
