@@ -191,6 +191,12 @@ class CodecPanel(WorkbenchPanel):
         self.anchor.currentIndexChanged.connect(lambda _i: self._fill_bd_table())
         self.rd_plot = make_plot(x_label="bitrate (kbit/s, log scale)", y_label="PSNR-Y (dB)",
                                  log_x=True)
+        # RD curves rise to the upper right: the lower right is free for the legend, and a
+        # margin keeps the top points off the frame
+        legend = self.rd_plot.getPlotItem().legend
+        if legend is not None:
+            legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -10))
+        self.rd_plot.getPlotItem().getViewBox().setDefaultPadding(0.06)
         self.hover_label = QLabel("Hover a point to read it; click it to open it in the viewer.")
         self.hover_label.setObjectName("PanelSubtitle")
         rd_w = QWidget()
@@ -386,7 +392,7 @@ class CodecPanel(WorkbenchPanel):
             self.run_button.setEnabled(not self._sweeping())
         self.centre_stack.setCurrentIndex(1)
         self.export_button.setEnabled(bool(proj.done_points()))
-        if first:
+        if first and not self._sweeping():   # a project opened by the user, not our own sweep
             self._show_project_settings(proj)
         self._fill_picks(keep=not first)
         n = proj.frame_count
@@ -694,7 +700,10 @@ class CodecPanel(WorkbenchPanel):
     def export_report(self) -> None:
         if self.project is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Export report to folder", str(self.project.folder))
+        # the user's documents, not the process's working folder
+        default = projects_root().parent / "reports"
+        default.mkdir(parents=True, exist_ok=True)
+        folder = QFileDialog.getExistingDirectory(self, "Export report to folder", str(default))
         if folder:
             from studio.jobs import UserError
 
@@ -704,8 +713,11 @@ class CodecPanel(WorkbenchPanel):
                 self.ctx.feed.error.emit("Export failed", str(exc))
 
     def write_report(self, folder: Path) -> list[Path]:
-        """CSV + JSON (with BD-rates) + SVG from the engine, PNG of the plot from pyqtgraph."""
-        from pyqtgraph.exporters import ImageExporter
+        """CSV + JSON (with BD-rates) + SVG from the engine, and the PNG rendered from that same
+        SVG, so the two pictures are one chart (theme, axes, colours, legend)."""
+        from PySide6.QtCore import QByteArray
+        from PySide6.QtGui import QColor, QImage, QPainter
+        from PySide6.QtSvg import QSvgRenderer
 
         from studio.codec.report import export_csv, export_frames_csv, export_json, export_svg
         from studio.jobs import atomic_path
@@ -718,10 +730,18 @@ class CodecPanel(WorkbenchPanel):
         export_frames_csv(self.project, out[4])
         export_json(self.project, out[1], anchor=self.anchor.currentData(), metric=metric)
         export_svg(self.project, out[2], metric)
+        renderer = QSvgRenderer(QByteArray(out[2].read_bytes()))
+        size = renderer.defaultSize()
+        scale = 1600 / max(1, size.width())
+        image = QImage(int(size.width() * scale), int(size.height() * scale),
+                       QImage.Format_ARGB32)
+        image.fill(QColor("white"))
+        painter = QPainter(image)
+        renderer.render(painter)
+        painter.end()
         with atomic_path(out[3]) as tmp:
-            exporter = ImageExporter(self.rd_plot.getPlotItem())
-            exporter.parameters()["width"] = 1200
-            exporter.export(str(tmp))
+            if not image.save(str(tmp), "PNG"):
+                raise OSError(f"{out[3]}: could not write the PNG")
         self.ctx.feed.message.emit(f"Report written to {folder}", 8000)
         return out
 
