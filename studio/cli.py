@@ -73,9 +73,9 @@ def _cmd_screenshot(args: argparse.Namespace) -> int:
     out = str(Path(args.out).resolve())
     env = dict(os.environ)
     if is_frozen():
-        cmd = [str(bundled_executable()), "screenshot", "--out", out]
+        cmd = [str(bundled_executable()), "screenshot", "--out", out, "--size", args.size]
     else:
-        cmd = [sys.executable, "-m", "ui.screenshot", "--out", out]
+        cmd = [sys.executable, "-m", "ui.screenshot", "--out", out, "--size", args.size]
         if (ROOT / "ui").is_dir():  # a checkout that was never pip-installed
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.call(cmd, env=env)
@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_cmd_bench)
     s = sub.add_parser("screenshot", help="open each workbench in a real window, save PNGs")
     s.add_argument("--out", default="screenshots", help="folder for the PNG files")
+    s.add_argument("--size", default="1400x880", help="window size WxH (e.g. 1366x768)")
     s.set_defaults(func=_cmd_screenshot)
     return p
 

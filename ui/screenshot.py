@@ -130,14 +130,21 @@ def smoke(t0: float | None = None, size=(1400, 880), splash_s: float | None = No
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="screenshots")
+    ap.add_argument("--size", default="1400x880", help="window size WxH (e.g. 1366x768)")
     args = ap.parse_args(argv)
+    try:
+        size = tuple(int(v) for v in args.size.lower().split("x"))
+        assert len(size) == 2
+    except (ValueError, AssertionError):
+        print(f"--size {args.size!r}: use WxH, e.g. 1366x768", file=sys.stderr)
+        return 2
     from ui.app import display_available
 
     ok, why = display_available()
     if not ok:
         print(why, file=sys.stderr)
         return 2
-    for p in grab_all(Path(args.out)):
+    for p in grab_all(Path(args.out), size=size):
         print(p)
     return 0
 

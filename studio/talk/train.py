@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -659,7 +658,7 @@ def train_avatar(avatar_path: str | Path, ctx: JobContext | None = None, *,
             opt_u.step()
             run_steps += 1
             state["step"] += 1
-            lv = float(loss)
+            lv = loss.item()
             run_loss = lv if run_loss is None else 0.95 * run_loss + 0.05 * lv
             if state["step"] % 25 == 0:
                 state["log"].append({"step": state["step"], "loss": run_loss,

@@ -16,6 +16,7 @@ import pytest
 from studio.jobs import Job, JobContext, JobStatus, UserError
 from studio.paths import SHARED_DATA
 from studio.talk.session import DEFAULT_AVATAR, DEFAULT_MODELS
+from tests.ui.conftest import open_panel  # noqa: F401 - fixture
 
 CLIP = "bbaf2n.mpg"
 FAST = dict(batch=2, window=64, device="cpu")
@@ -102,7 +103,7 @@ def test_train_lowers_the_loss_writes_a_pair_render_uses_and_resumes(avatar_copy
 
         wav = avatar_audio(session.avatar)[:8000]  # 0.5 s
         render_frames(session.lipsync, session.template, wav, Sink())
-        assert len(out) == 12 and out[0].shape == session.template.frame(0).shape
+        assert len(out) == session.lipsync.frame_count(len(wav)) and out[0].shape == session.template.frame(0).shape
     finally:
         session.close()
 
@@ -177,3 +178,50 @@ def test_shipped_pair_on_another_face_warns(grid_avatar):
     assert msg and "astronaut" in msg and "studio talk train" in msg
     assert pair_warning(AvatarTemplate.load(DEFAULT_AVATAR, check_frames=False),
                         DEFAULT_MODELS) is None
+
+
+# --- the Talk panel: the note and the Train button (offscreen Qt) ------------------------------
+
+@pytest.fixture
+def panel(open_panel, tmp_path, monkeypatch):  # noqa: F811
+    import ui.talk.panel as mod
+
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path / "cache"))  # checkpoints go here
+    monkeypatch.setattr(mod, "studio_folder", lambda *parts: Path(tmp_path / "docs", *parts))
+    return open_panel(mod.TalkPanel)
+
+
+def _wait_avatar(panel, qtbot, avatar: Path, models: Path) -> None:
+    qtbot.waitUntil(lambda: panel.session is not None and panel.session.avatar.path == avatar
+                    and panel._models_dir() == models, timeout=60000)
+
+
+def test_panel_notes_the_foreign_pair_and_trains_this_face(panel, qtbot, avatar_copy, monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import studio.talk.train as T
+
+    real = T.train_avatar
+    monkeypatch.setattr(T, "train_avatar", lambda avatar, ctx, minutes, resume: real(
+        avatar, ctx, max_steps=3, resume=resume, **FAST))
+    panel.load_avatar(avatar_copy)
+    _wait_avatar(panel, qtbot, avatar_copy, DEFAULT_MODELS)
+    assert panel.pair_note.isVisibleTo(panel) and "astronaut" in panel.pair_note.text()
+    assert panel.train_button.isEnabled() and not panel.resume_button.isEnabled()
+    panel.train_button.click()
+    assert panel.train_button.text() == "Cancel training"
+    _wait_avatar(panel, qtbot, avatar_copy, avatar_copy / "models")
+    assert not panel.pair_note.isVisibleTo(panel)
+    qtbot.waitUntil(lambda: panel.ctx.runner.idle, timeout=30000)
+    assert panel.resume_button.isEnabled()  # the checkpoint is there
+    assert panel.train_button.text() == "Train for this face"
+
+
+def test_panel_without_torch_explains_how_to_get_it(panel, qtbot, monkeypatch):
+    qtbot.waitUntil(lambda: panel.session is not None, timeout=60000)
+    errors = []
+    panel.ctx.feed.error.connect(lambda title, text: errors.append((title, text)))
+    _no_torch(monkeypatch)
+    panel.train_button.click()
+    assert errors and "pip install '.[train]'" in errors[0][1]
+    assert panel.train_handle is None

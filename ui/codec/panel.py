@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, QStandardPaths, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame,
+                               QGridLayout, QScrollArea,
                                QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider, QSpinBox,
                                QSplitter, QStackedLayout, QTableWidget, QTableWidgetItem,
                                QTabWidget, QVBoxLayout, QWidget)
@@ -123,9 +124,16 @@ class CodecPanel(WorkbenchPanel):
         row.addWidget(self.export_button)
         left.addLayout(row)
         left.addStretch(1)
-        left_w = QWidget()
-        left_w.setLayout(left)
-        left_w.setFixedWidth(300)
+        left_inner = QWidget()
+        left_inner.setLayout(left)
+        # the settings column scrolls on short screens (1366x768, 1280x720) instead of
+        # setting the window's minimum height
+        left_w = QScrollArea()
+        left_w.setWidget(left_inner)
+        left_w.setWidgetResizable(True)
+        left_w.setFrameShape(QFrame.NoFrame)
+        left_w.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        left_w.setFixedWidth(314)
 
         # -- viewer: split view + controls + per-frame plot ----------------------------------
         self.viewer = SplitView(placeholder="Run a sweep, then click a point on the plot to "
@@ -133,7 +141,8 @@ class CodecPanel(WorkbenchPanel):
         self.left_pick = QComboBox()
         self.right_pick = QComboBox()
         for combo in (self.left_pick, self.right_pick):
-            combo.setMinimumWidth(150)
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)   # long point names elide, tooltips say all
             combo.currentIndexChanged.connect(self._picks_changed)
         self.view_mode = QComboBox()
         self.view_mode.addItem("Split", SplitView.MODE_SPLIT)
@@ -199,15 +208,17 @@ class CodecPanel(WorkbenchPanel):
         self.rd_plot.getPlotItem().getViewBox().setDefaultPadding(0.06)
         self.hover_label = QLabel("Hover a point to read it; click it to open it in the viewer.")
         self.hover_label.setObjectName("PanelSubtitle")
+        self.hover_label.setWordWrap(True)      # its own row: long readings wrap, never widen
+        self.metric.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.metric.setMinimumContentsLength(14)
         rd_w = QWidget()
         rl = QVBoxLayout(rd_w)
         rl.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
         top.addWidget(QLabel("Metric"))
-        top.addWidget(self.metric)
-        top.addStretch(1)
-        top.addWidget(self.hover_label)
+        top.addWidget(self.metric, 1)
         rl.addLayout(top)
+        rl.addWidget(self.hover_label)
         rl.addWidget(self.rd_plot, 1)
         self.bd_table = QTableWidget(0, 4)
         self.bd_table.setHorizontalHeaderLabels(["Codec", "BD-rate", "BD-quality", "Note"])

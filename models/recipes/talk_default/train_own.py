@@ -12,7 +12,8 @@ Steps:
    around its median; rounding from narrowing). These are the same three numbers the default
    audio encoder predicts, so the default encoder is reused as is and only fine-tuned briefly
    on this clip's own audio (``--encoder-minutes``, 0 to skip).
-3. The U-Net starts from the default renderer's weights and is fine-tuned on this person's
+3. The U-Net starts from the shipped renderer's weights (read from models/talk_default's ONNX
+   files by studio.talk.train.import_pair) and is fine-tuned on this person's
    frames: input = a *different* frame's crop as reference (so it cannot copy the mouth) and
    the masked target crop; condition = the measured mouth shape; loss L1 + 6x mouth-region L1.
 
@@ -37,8 +38,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import (PAD, ROW_POS, ROW_WEIGHTS, S, WIN_CENTRE, WORK, AudioEncoder,  # noqa: E402
-                   Renderer, UNetExport, crop_box_img, shipped_unet_checkpoint)
+from train import PAD, S, WIN_CENTRE, WORK, UNetExport, crop_box_img  # noqa: E402
 
 from studio.talk import mel as melmod  # noqa: E402
 
@@ -90,8 +90,13 @@ def main(argv=None) -> int:
           f"opening range {prep.mouth_opening_range}", flush=True)
 
     # 2. encoder: the default one, briefly fine-tuned on this clip's audio
-    enc = AudioEncoder().to(dev)
-    enc.load_state_dict(torch.load(WORK / "encoder.pt", weights_only=False)["model"])
+    # the shipped pair's weights, read from its ONNX files (checked against onnxruntime to
+    # 1e-4): a fresh install has no /tmp/talk_default_work checkpoints
+    from studio.talk.train import import_pair
+
+    enc, ren, _un, import_err = import_pair(DEFAULT_MODELS)
+    print(f"shipped pair read into torch (max error vs onnxruntime {import_err})", flush=True)
+    enc = enc.to(dev)
     wav = load_audio(a.video, 16000).samples
     n = melmod.frame_count(len(wav))
     win = torch.from_numpy(melmod.mel_windows(melmod.melspectrogram(wav), n)).to(dev)
@@ -118,8 +123,7 @@ def main(argv=None) -> int:
           f"({steps} steps; measured on the training clip itself)", flush=True)
 
     # 3. U-Net fine-tune from the default renderer
-    ren = Renderer().to(dev)
-    ren.load_state_dict(torch.load(shipped_unet_checkpoint(), weights_only=False)["model"])
+    ren = ren.to(dev)
     crops = np.stack([crop_box_img(f, b)[..., ::-1] for f, b in zip(frames, tpl.crop_boxes)])
     lm = tpl.landmarks
     wts = []
