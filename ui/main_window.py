@@ -108,6 +108,12 @@ class MainWindow(QMainWindow):
         self.ctx.feed.rate.connect(self._show_rate)
         self.ctx.feed.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         self.ctx.feed.provider.connect(lambda p: self.provider_label.setText(f"EP: {p}"))
+        self._pending_errors: list[tuple[str, str]] = []
+        self._error_box: QMessageBox | None = None
+        self._error_timer = QTimer(self)
+        self._error_timer.setSingleShot(True)
+        self._error_timer.setInterval(400)
+        self._error_timer.timeout.connect(self._flush_errors)
         self.ctx.feed.error.connect(self.show_error)
         self._jobs: list[JobHandle] = []
         self._rate_reset = QTimer(self)
@@ -184,7 +190,26 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, f"About {APP_TITLE}", about_text())
 
     def show_error(self, title: str, message: str) -> None:
+        """Errors that arrive together (several bad files dropped at once, each failing in its
+        own job) become one summary dialog instead of a stack at the same spot."""
+        self._pending_errors.append((title, message))
+        self._error_timer.start()
+
+    def _flush_errors(self) -> None:
+        errors, self._pending_errors = self._pending_errors, []
+        if not errors:
+            return
+        unique = list(dict.fromkeys(errors))
+        if len(unique) == 1:
+            title, message = unique[0]
+        else:
+            title = f"{len(unique)} problems"
+            message = "\n\n".join(f"{t}: {m}" for t, m in unique)
+        if self._error_box is not None and self._error_box.isVisible():
+            self._error_box.setText(self._error_box.text() + "\n\n" + message)
+            return
         box = QMessageBox(QMessageBox.Warning, title, message, QMessageBox.Ok, self)
+        self._error_box = box
         box.open()  # non-blocking: the event loop keeps running
 
     # -- files ----------------------------------------------------------------------------
@@ -196,13 +221,16 @@ class MainWindow(QMainWindow):
         """Route each file to its workbench; returns where each went (None: nobody takes it)."""
         routed = []
         rejected = []
+        first = None
         for p in paths:
             wb, kind = route(p, self.active_workbench)
             routed.append((p, wb))
             if wb is None:
                 rejected.append(unsupported_message(p))
                 continue
-            self.sidebar.setCurrentRow(list(self.panels).index(wb))
+            if first is None:      # show the first file's workbench; no jumping per file
+                first = wb
+                self.sidebar.setCurrentRow(list(self.panels).index(wb))
             self.panels[wb].open_file(p, kind)
         if rejected:
             self.statusBar().showMessage(rejected[0], 10000)

@@ -435,8 +435,9 @@ class Simulation:
         frames = self.history.frames if which == "sim" else self.history.references
         if not frames:
             raise UserError(f"{self.policy.name}: nothing simulated yet (step first)")
-        clip = frames_to_clip(np.stack(frames), POLICY_HZ, loop=False,
-                              name=f"{self.policy.name} ({'physics' if which == 'sim' else 'reference'})")
+        label = "physics" if which == "sim" else "reference"
+        clip = frames_to_clip(np.stack(list(frames)), POLICY_HZ, loop=False,
+                              name=f"{self.policy.name} ({label})")
         clip.meta["physics"] = {"policy": self.policy.name, "start_time": self._start,
                                 "fall_time": self.fall_time,
                                 "pushes": [p.__dict__ for p in self.pushes]}

@@ -149,7 +149,7 @@ def register(sub) -> None:
     t.add_argument("--audio", help="the avatar's speech, if it has no audio.wav (older avatars): "
                                    "its source video or a WAV")
     t.add_argument("--base", help="pair to start from (default: the shipped pair)")
-    t.add_argument("--batch", type=int, default=8, help="crops per step (default 8)")
+    t.add_argument("--batch", type=int, default=4, help="crops per step (default 4)")
     t.add_argument("--device", default="auto", help="auto (a CUDA GPU when torch sees one), "
                                                     "cpu or cuda")
     t.add_argument("--hold-out", type=float, default=0.0, metavar="F",

@@ -137,3 +137,18 @@ def test_cli_simulate_writes_a_bvh(tmp_path, capsys):
                  "-q"]) == 0
     assert out.exists() and "kept its balance for 1.00 s" in capsys.readouterr().out
     assert main(["simulate", "walk", "--seconds", "1", "--out", str(tmp_path / "x.gif")]) == 1
+
+
+@pytest.mark.slow
+def test_walk_from_the_start_and_walk_com_from_any_phase_keep_balance_20s():
+    """The long check (bench/bench_physics.py measures all policies): walk started at 0, as the
+    app and the CLI start it, and walk_COMenabled from ten random phases stay up for 20 s."""
+    with P.Simulation("walk", record=False) as sim:
+        sim.run(20.0, stop_on_fall=True)
+        assert not sim.fallen, sim.fall_time
+    rng = np.random.default_rng(0)
+    with P.Simulation("walk_COMenabled", record=False) as sim:
+        for _ in range(10):
+            sim.reset(float(rng.uniform(0, sim.cycle_time)))
+            sim.run(20.0, stop_on_fall=True)
+            assert not sim.fallen, sim.fall_time

@@ -34,7 +34,7 @@ def _onsets(y: np.ndarray, thr: float = 0.2, quiet: int = 3200) -> list[int]:
 
 
 @pytest.mark.audio
-def test_low_latency_mic_to_frame_p95_through_pulseaudio(pulse_null_sink, tmp_path):
+def test_low_latency_mic_to_frame_p95_through_pulseaudio(pulse_null_sink, tmp_path):  # noqa: F811
     from studio.runtime.pool import SessionPool
     from studio.talk.lipsync import LipSync
     from studio.talk.live import LiveEngine

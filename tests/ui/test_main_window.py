@@ -1,4 +1,5 @@
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +223,37 @@ def test_frame_view_from_numpy(qtbot):
     assert abs(r.width() / r.height() - 2.0) < 1e-6  # aspect kept
     with pytest.raises(TypeError):
         to_qimage(img.astype(np.float32))
+
+
+def test_several_bad_files_give_one_summary_and_no_jumping(window, tmp_path, qtbot):
+    from PySide6.QtWidgets import QMessageBox
+
+    bad = []
+    for k in range(3):
+        p = tmp_path / f"broken{k}.bvh"
+        p.write_text("HIERARCHY\nROOT Hips\n{ OFFSET 0 0 0\n")   # truncated: each fails
+        bad.append(p)
+    junk = tmp_path / "notes.xyz"
+    junk.write_text("?")
+    before = window.active_workbench
+    window.open_paths(bad + [junk])
+    assert window.active_workbench is Workbench.MOTION        # the first file's, then stays
+
+    def boxes():
+        return [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+
+    qtbot.waitUntil(lambda: len(boxes()) == 1 and all(
+        p.name in boxes()[0].text() for p in bad + [junk]), timeout=15000)
+    qtbot.wait(600)
+    assert len(boxes()) == 1                                   # one dialog, not four
+    assert before is not None
+
+
+def test_dialog_names_are_safe_and_start_in_documents(tmp_path, monkeypatch):
+    from ui.dialogs import safe_name, suggested_path
+
+    assert safe_name("walk → run (model, 30 f)") == "walk-to-run_model_30_f"
+    assert safe_name("x264 50% CRF") == "x264_50pct_CRF"
+    assert safe_name("???") == "untitled"
+    p = suggested_path("walk → run", ".bvh", "motion")
+    assert p.endswith("walk-to-run.bvh") and "Neural Media Studio" in p and " " not in Path(p).name

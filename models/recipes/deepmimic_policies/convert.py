@@ -105,7 +105,8 @@ def folded_layers(v: dict[str, np.ndarray], net: str) -> list[tuple[np.ndarray, 
     un-normaliser into the last, in float64."""
     g = lambda k: v[f"agent/main/{net}/{k}"]  # noqa: E731
     mean, std = v["agent/resource/s_norm/mean"], v["agent/resource/s_norm/std"]
-    w0, b0 = g("0/dense/kernel") / std[:, None], g("0/dense/bias") - (mean / std) @ g("0/dense/kernel")
+    k0 = g("0/dense/kernel")
+    w0, b0 = k0 / std[:, None], g("0/dense/bias") - (mean / std) @ k0
     out = "a_norm" if net == "actor" else "val_norm"
     om, os_ = v[f"agent/resource/{out}/mean"], v[f"agent/resource/{out}/std"]
     w2, b2 = g("dense/kernel") * os_[None, :], g("dense/bias") * os_ + om
@@ -127,9 +128,10 @@ def onnx_model(layers, in_name: str, out_name: str, doc: str):
             nodes.append(helper.make_node("Relu", [f"z{i}"], [f"h{i}"]))
             x = f"h{i}"
     n_in, n_out = layers[0][0].shape[0], layers[-1][0].shape[1]
-    graph = helper.make_graph(nodes, doc, [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, [1, n_in])],
-                              [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, [1, n_out])],
-                              initializer=inits)
+    graph = helper.make_graph(
+        nodes, doc, [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, [1, n_in])],
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, [1, n_out])],
+        initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="neural-media-studio deepmimic_policies/convert.py",
                               doc_string=doc)
@@ -199,7 +201,8 @@ def cmd_export(args) -> None:
                 if prev:
                     m["training"]["verification"] = prev
             old.write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
-            print(f"wrote {folder / 'model.onnx'} ({(folder / 'model.onnx').stat().st_size >> 10} KiB)")
+            size = (folder / "model.onnx").stat().st_size >> 10
+            print(f"wrote {folder / 'model.onnx'} ({size} KiB)")
 
 
 def cmd_record(args) -> None:
