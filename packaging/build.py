@@ -10,7 +10,8 @@ macOS    dist/Neural Media Studio.app (Info.plist: microphone use, document type
 Windows  dist\\neural-media-studio\\ and, where Inno Setup's iscc is on PATH, the installer
          dist\\neural-media-studio-VERSION-setup.exe (packaging/windows/neural-media-studio.iss)
 
-Options: --skip-if-fresh (reuse a bundle newer than every source file), --no-archive.
+Options: --skip-if-fresh (reuse a bundle built after the last source change), --reuse (any
+finished bundle), --no-archive.
 Prints the bundle's size at the end (and writes dist/bundle-info.json).
 """
 
@@ -154,12 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Build the standalone app for this OS.")
     ap.add_argument("--skip-if-fresh", action="store_true",
                     help="reuse dist/ when it is newer than every source file")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse any finished bundle in dist/, fresh or not (tests, re-wrapping)")
     ap.add_argument("--no-archive", action="store_true", help="Linux: no tar.gz")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
     icon_dir = make_icon()
-    if args.skip_if_fresh and bundle_is_fresh():
+    exe = BUNDLE / (appinfo.APP_ID + (".exe" if os.name == "nt" else ""))
+    if args.reuse and exe.exists() and STAMP.exists():
+        print(f"reusing {BUNDLE} as it is (--reuse)")
+    elif args.skip_if_fresh and bundle_is_fresh():
         print(f"reusing {BUNDLE} (newer than the sources)")
     else:
         appinfo.DIST.mkdir(parents=True, exist_ok=True)

@@ -75,14 +75,19 @@ class GateReport:
     psnr_min_db: float = PSNR_MIN_DB
     r_tolerance: float = R_TOLERANCE
     problems: list[str] = field(default_factory=list)
+    lip_flat: bool = False    # the lip gap never moved in either pair: r says nothing
 
     @property
     def passed(self) -> bool:
         return not self.problems
 
     def summary(self) -> str:
-        lip = ("lip-gap r not measured (the template has no landmarks)" if self.r_fp32 is None
-               else f"lip-gap r {self.r_fp32:+.3f} (FP32) vs {self.r_optimised:+.3f}")
+        if self.r_fp32 is None:
+            lip = "lip-gap r not measured (the template has no landmarks)"
+        elif self.lip_flat:
+            lip = "lip gap flat in both pairs (no open mouth in these frames: r not informative)"
+        else:
+            lip = f"lip-gap r {self.r_fp32:+.3f} (FP32) vs {self.r_optimised:+.3f}"
         return (f"{self.frames} held-out frames: mouth PSNR {self.psnr_db:.1f} dB "
                 f"(worst frame {self.worst_psnr_db:.1f}); {lip}")
 
@@ -90,7 +95,8 @@ class GateReport:
         return {"frames": self.frames, "psnr_db": _num(self.psnr_db),
                 "worst_psnr_db": _num(self.worst_psnr_db), "r_fp32": _num(self.r_fp32),
                 "r_optimised": _num(self.r_optimised), "psnr_min_db": self.psnr_min_db,
-                "r_tolerance": self.r_tolerance, "passed": self.passed,
+                "r_tolerance": self.r_tolerance, "lip_flat": self.lip_flat,
+                "passed": self.passed,
                 "problems": list(self.problems)}
 
 
@@ -169,6 +175,7 @@ def quality_gate(reference, candidate, template, wav16k: np.ndarray, frames: Seq
         energy = speech_energy(wav16k, n, reference.fps)[frames]
         report.r_fp32 = pearson(np.asarray(open_ref), energy)
         report.r_optimised = pearson(np.asarray(open_cand), energy)
+        report.lip_flat = bool(np.ptp(open_ref) < 1e-9 and np.ptp(open_cand) < 1e-9)
     if report.psnr_db < psnr_min_db:
         report.problems.append(f"the mouth area differs from the FP32 pair's by "
                                f"{report.psnr_db:.1f} dB PSNR (needs >= {psnr_min_db:g} dB)")

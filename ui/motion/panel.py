@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QGridLayout,
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
                                QScrollArea, QStackedLayout, QStyle, QTabWidget, QVBoxLayout,
                                QWidget)
@@ -190,11 +190,11 @@ class MotionPanel(WorkbenchPanel):
         right.setSpacing(8)
         right.addWidget(section("Clip"))
         right.addWidget(card(facts_w))
-        exports = QHBoxLayout()
+        exports = QGridLayout()     # two rows: three buttons do not fit the column's width
         exports.setSpacing(6)
-        exports.addWidget(self.export_button)
-        exports.addWidget(self.export_mp4_button)
-        exports.addWidget(self.roles_button)
+        exports.addWidget(self.export_button, 0, 0)
+        exports.addWidget(self.export_mp4_button, 0, 1)
+        exports.addWidget(self.roles_button, 1, 0, 1, 2)
         right.addLayout(exports)
         right.addSpacing(4)
         right.addWidget(self.tools)
@@ -206,7 +206,11 @@ class MotionPanel(WorkbenchPanel):
         right_w.setWidgetResizable(True)
         right_w.setFrameShape(QFrame.NoFrame)
         right_w.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        right_w.setFixedWidth(310)
+        right_w.setFixedWidth(330)
+        # the tool tabs scroll their tab bar instead of widening the column past the window
+        self.tools.setUsesScrollButtons(True)
+        self.tools.tabBar().setExpanding(False)
+        right_inner.setMaximumWidth(330 - right_w.verticalScrollBar().sizeHint().width())
         middle = QVBoxLayout()
         middle.addWidget(centre, 1)
         middle.addWidget(self.timeline)
