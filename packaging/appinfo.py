@@ -77,6 +77,9 @@ EXCLUDES = [
     "PySide6.QtPrintSupport", "PySide6.QtPdf", "PySide6.QtMultimedia", "PySide6.QtWebEngineCore",
 ]
 
+# binaries shipped with their debug symbols: stripped in the Linux bundle (names start so)
+STRIP_ONLY = ("pybullet.",)
+
 # pybullet_data is 140 MB of robots; the app reads the humanoid, its clips and a ground plane.
 PYBULLET_DATA = ["__init__.py", "humanoid/*", "data/motions/humanoid3d_*.txt",
                  "plane_implicit.urdf", "plane.urdf", "plane.obj", "plane.mtl", "checker_blue.png"]

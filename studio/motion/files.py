@@ -46,10 +46,39 @@ def load_clip(path_or_name: str | os.PathLike) -> Clip:
     if sniff_format(path) == "bvh":
         from studio.motion.bvh import read_bvh
 
-        return read_bvh(path)
-    from studio.motion.deepmimic import read_deepmimic
+        clip = read_bvh(path)
+    else:
+        from studio.motion.deepmimic import read_deepmimic
 
-    return read_deepmimic(path)
+        clip = read_deepmimic(path)
+    _read_licence(clip, path)
+    return clip
+
+
+def licence_path(path: Path) -> Path:
+    """Where a clip's licence travels: BVH and DeepMimic files have no place for it."""
+    return path.with_name(path.name + ".licence.json")
+
+
+def _write_licence(clip: Clip, path: Path) -> None:
+    side = licence_path(path)
+    text = clip.meta.get("license")
+    if text:
+        import json
+        side.write_text(json.dumps({"license": text, "clip": clip.name}, indent=1) + "\n",
+                        encoding="utf-8")
+    elif side.exists():
+        side.unlink()
+
+
+def _read_licence(clip: Clip, path: Path) -> None:
+    side = licence_path(path)
+    if side.exists() and "license" not in clip.meta:
+        import json
+        try:
+            clip.meta["license"] = str(json.loads(side.read_text("utf-8"))["license"])
+        except (OSError, ValueError, KeyError, TypeError):
+            clip.meta["license"] = f"see {side.name} (unreadable)"
 
 
 def save_clip(clip: Clip, path: str | os.PathLike) -> None:
@@ -67,6 +96,7 @@ def save_clip(clip: Clip, path: str | os.PathLike) -> None:
     else:
         raise UserError(f"{path}: cannot tell the output format from the suffix "
                         "(use .bvh or .txt)")
+    _write_licence(clip, path)   # a non-commercial clip stays marked when it comes back
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike, *, fps: float | None = None,

@@ -38,3 +38,20 @@ def test_failed_write_leaves_no_file(walk, tmp_path):
     with pytest.raises(UserError, match="NaN"):
         save_clip(broken, tmp_path / "b.bvh")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_non_commercial_clip_keeps_its_licence_through_export(tmp_path):
+    """A StyleVAE/TransitionNet export re-imported still says it is non-commercial."""
+    from studio.motion.files import licence_path, load_clip, save_clip
+    from studio.motion.library import load_builtin
+
+    clip = load_builtin("walk")
+    clip.meta["license"] = "generated with StyleVAE (trained on CC BY-NC 4.0 data): non-commercial"
+    out = tmp_path / "styled.bvh"
+    save_clip(clip, out)
+    assert licence_path(out).exists()
+    again = load_clip(out)
+    assert "non-commercial" in again.meta["license"]
+    plain = load_builtin("walk")
+    save_clip(plain, out)                       # overwritten by a free clip: the mark goes
+    assert not licence_path(out).exists() and "license" not in load_clip(out).meta

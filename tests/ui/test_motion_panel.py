@@ -52,9 +52,13 @@ def test_malformed_bvh_shows_line_number(panel, qtbot, tmp_path):
     bad.write_text("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0\n")
     errors = []
     panel.ctx.feed.error.connect(lambda t, m: errors.append(m))
+    before = panel.library.count()
     panel.open_file(bad, FileKind.BVH)
     qtbot.waitUntil(lambda: bool(errors), timeout=30000)
     assert "bad.bvh" in errors[0] and "line" in errors[0]
+    # a file that failed to open leaves no library entry (nor a combo entry)
+    qtbot.waitUntil(lambda: panel.library.count() == before, timeout=5000)
+    assert "bad" not in panel.clips and panel.blend_b.findText("bad") < 0
 
 
 def test_export_mp4_of_the_viewport(panel, qtbot, tmp_path):
@@ -88,6 +92,15 @@ def test_phase_plot_and_phase_aligned_blend(panel, qtbot):
     assert name in [panel.library.item(i).text() for i in range(panel.library.count())]
     w = panel.weight_curves[1].yData
     assert w[0] == 0 and w[-1] == 1  # B fades in
+    assert panel.bottom_tabs.currentWidget() is panel.weights_plot
+    # another clip: the blend's weights are not its plot any more
+    _select(panel, qtbot, "jump")
+    assert panel.bottom_tabs.currentIndex() == 0
+    # blending again with the same settings replaces the entry instead of adding "#2"
+    _select(panel, qtbot, "walk")
+    _wait(qtbot, panel.blend())
+    qtbot.waitUntil(lambda: panel.display is not None and panel.display.name == name, timeout=30000)
+    assert _library(panel).count(name) == 1
 
 
 def _select(panel, qtbot, name):
@@ -151,8 +164,11 @@ def test_transitions_model_linear_and_side_by_side(panel, qtbot):
     panel.timeline.set_frame(20)
     _wait(qtbot, tab.compare())
     qtbot.waitUntil(lambda: panel.comparing, timeout=10000)
-    assert panel.display.name == "walk → run (model, 20 f) #2"
-    assert panel.compare_display.name == "walk → run (linear, 20 f) #2"
+    # made again with the same settings: the entries are replaced, not duplicated ("#2")
+    assert panel.display.name == "walk → run (model, 20 f)"
+    assert panel.compare_display.name == "walk → run (linear, 20 f)"
+    assert len(_library(panel)) == len(set(_library(panel)))
+    assert not any("#2" in n for n in _library(panel))
     assert panel.display.n_frames == panel.compare_display.n_frames == n_expected
     assert panel.view2 is not None and panel.view2.isVisible()
     assert panel.view_label.text() == "TransitionNet (learned)"

@@ -44,6 +44,7 @@ class MotionPanel(WorkbenchPanel):
         super().__init__(ctx, parent)
         self.clips: dict[str, Path | None] = {}
         self.made: dict[str, object] = {}  # clips made here (blends, transitions, styles), by name
+        self._new_files: dict[str, QListWidgetItem] = {}  # dropped, not opened yet
         self.current = None  # the loaded Clip
         self.display = None  # its ClipDisplay
         self.compare_display = None  # the right-hand clip while comparing side by side
@@ -324,12 +325,34 @@ class MotionPanel(WorkbenchPanel):
             name, k = f"{base} #{k}", k + 1
         return name
 
-    def add_made(self, clip, select: bool = True, autoplay: bool = False) -> str:
-        """Put a clip made in the studio into the library (renamed if the name is taken) and
-        show it; ``autoplay`` starts the timeline once it is shown. Returns its name."""
-        clip.name = self.unique_name(clip.name or "clip")
+    def _put_made(self, clip) -> QListWidgetItem:
+        """A made clip into the library: made again with the same name (the same tool and
+        settings), it replaces its entry instead of adding "name #2"."""
+        clip.name = clip.name or "clip"
+        if clip.name in self.made:
+            self.made[clip.name] = clip
+            found = self.library.findItems(clip.name, Qt.MatchExactly)
+            if found:
+                return found[0]
+        elif clip.name in self.clips:               # a file or built-in of that name
+            clip.name = self.unique_name(clip.name)
         self.made[clip.name] = clip
-        item = self._add_item(clip.name, None)
+        return self._add_item(clip.name, None)
+
+    def _remove_item(self, name: str) -> None:
+        self.clips.pop(name, None)
+        self.made.pop(name, None)
+        for item in self.library.findItems(name, Qt.MatchExactly):
+            self.library.takeItem(self.library.row(item))
+        for combo in [self.blend_b, *(c for c, _ in self._clip_combos)]:
+            i = combo.findText(name)
+            if i >= 0:
+                combo.removeItem(i)
+
+    def add_made(self, clip, select: bool = True, autoplay: bool = False) -> str:
+        """Put a clip made in the studio into the library (replacing one made the same way) and
+        show it; ``autoplay`` starts the timeline once it is shown. Returns its name."""
+        item = self._put_made(clip)
         if autoplay:
             self._autoplay = clip.name
         if select:
@@ -340,16 +363,12 @@ class MotionPanel(WorkbenchPanel):
                         labels: tuple[str, str]) -> None:
         """Two made clips of the same length side by side on one timeline: ``clip`` (left,
         the current clip) and ``other`` (right); both join the library."""
-        clip.name = self.unique_name(clip.name)
-        display.name = clip.name
-        self.made[clip.name] = clip
         blocker = self.library.blockSignals(True)
         try:
-            item = self._add_item(clip.name, None)
-            other.name = self.unique_name(other.name)
+            item = self._put_made(clip)
+            display.name = clip.name
+            self._put_made(other)
             other_display.name = other.name
-            self.made[other.name] = other
-            self._add_item(other.name, None)
             self.library.setCurrentItem(item)
         finally:
             self.library.blockSignals(blocker)
@@ -394,7 +413,7 @@ class MotionPanel(WorkbenchPanel):
             return clip, clip_display(clip), phase_or_none(clip)
 
         handle = self.ctx.run(Job(f"Open {path.name}", work))
-        handle.finished.connect(self._loaded)
+        handle.finished.connect(lambda r, p=path: self._loaded(r, p))
 
     def show_clip(self, clip) -> None:
         """Show a clip made in the studio (FK and phase on a worker)."""
@@ -404,10 +423,15 @@ class MotionPanel(WorkbenchPanel):
                                   lambda ctx: (clip, clip_display(clip), phase_or_none(clip))))
         handle.finished.connect(self._loaded)
 
-    def _loaded(self, result) -> None:
+    def _loaded(self, result, path: Path | None = None) -> None:
         if not result.ok:
             self.ctx.feed.error.emit("Could not open clip", result.error)
+            item = self._new_files.pop(str(path), None) if path is not None else None
+            if item is not None:      # a dropped file that does not open leaves no entry
+                self._remove_item(item.text())
             return
+        if path is not None:
+            self._new_files.pop(str(path), None)
         self._show(*result.value)
         self._set_compare(None)
         if self._autoplay and self.current.name == self._autoplay:
@@ -416,6 +440,8 @@ class MotionPanel(WorkbenchPanel):
 
     def _show(self, clip, display, phase) -> None:
         self.current, self.display, self.phase = clip, display, phase
+        if self.bottom_tabs.currentWidget() is self.weights_plot and "blend" not in clip.meta:
+            self.bottom_tabs.setCurrentIndex(0)   # weights belong to a blend: not this clip
         facts = {"name": self.display.name, **self.display.facts}
         if self.phase is not None:
             from studio.motion.phase import regularity
@@ -562,7 +588,14 @@ class MotionPanel(WorkbenchPanel):
 
     def open_file(self, path: Path, kind: FileKind) -> None:
         if kind in (FileKind.BVH, FileKind.DEEPMIMIC):
-            item = self._add_item(path.stem, path)
+            name = path.stem if self.clips.get(path.stem) in (None, path) else \
+                self.unique_name(path.stem)
+            found = self.library.findItems(name, Qt.MatchExactly)
+            if found and self.clips.get(name) == path:
+                item = found[0]                        # the same file again: reopen it
+            else:
+                item = self._add_item(name, path)
+                self._new_files[str(path)] = item
             self.library.setCurrentItem(item)
         else:
             super().open_file(path, kind)
@@ -570,7 +603,9 @@ class MotionPanel(WorkbenchPanel):
     def export_bvh(self) -> None:
         if self.current is None:
             return
-        name, _ = QFileDialog.getSaveFileName(self, "Export BVH", f"{self.current.name}.bvh",
+        from ui.dialogs import suggested_path
+        name, _ = QFileDialog.getSaveFileName(self, "Export BVH",
+                                              suggested_path(self.current.name, ".bvh", "motion"),
                                               "BVH (*.bvh)")
         if name:
             from studio.motion.files import save_clip
@@ -581,7 +616,9 @@ class MotionPanel(WorkbenchPanel):
     def export_mp4(self) -> None:
         if self.display is None:
             return
-        name, _ = QFileDialog.getSaveFileName(self, "Export MP4", f"{self.display.name}.mp4",
+        from ui.dialogs import suggested_path
+        name, _ = QFileDialog.getSaveFileName(self, "Export MP4",
+                                              suggested_path(self.display.name, ".mp4", "motion"),
                                               "MP4 video (*.mp4)")
         if name:
             self.render_mp4(Path(name))

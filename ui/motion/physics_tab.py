@@ -254,12 +254,17 @@ class PhysicsTab(QWidget):
         return self.sim.to_clip()
 
     def _ask_bvh(self) -> None:
-        name, _ = QFileDialog.getSaveFileName(self, "Export BVH", "simulation.bvh", "BVH (*.bvh)")
+        from ui.dialogs import suggested_path
+        name, _ = QFileDialog.getSaveFileName(self, "Export BVH",
+                                              suggested_path("simulation", ".bvh", "motion"),
+                                              "BVH (*.bvh)")
         if name:
             self.export_bvh(Path(name))
 
     def _ask_mp4(self) -> None:
-        name, _ = QFileDialog.getSaveFileName(self, "Export MP4", "simulation.mp4",
+        from ui.dialogs import suggested_path
+        name, _ = QFileDialog.getSaveFileName(self, "Export MP4",
+                                              suggested_path("simulation", ".mp4", "motion"),
                                               "MP4 video (*.mp4)")
         if name:
             self.export_mp4(Path(name))
