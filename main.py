@@ -80,7 +80,12 @@ def main() -> int:
         from ui import screenshot
 
         started = _splash()
-        return screenshot.smoke(t0=T0, splash_s=started[2] if started else None)
+        if started:  # now, so that a watcher can time the first window from outside
+            age = screenshot._process_age()
+            print(f"smoke: first window (splash) after {started[2]:.2f} s in main"
+                  + (f", {age:.2f} s since the process started" if age is not None else ""),
+                  flush=True)
+        return screenshot.smoke(t0=T0)
     if args or _cli_only():
         from studio.cli import main as cli_main
 

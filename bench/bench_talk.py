@@ -88,10 +88,12 @@ def compare(args, template, tname: str, wav: np.ndarray, tmp: Path) -> int:
 
     n = int(round(args.seconds * 25))
     cores = cpu_count()
-    pairs: list[tuple[str, Path]] = [("shipped 160", DEFAULT_MODELS)]
+    want = set(args.pairs.split(","))
+    pairs: list[tuple[str, Path]] = [("shipped 160", DEFAULT_MODELS)] if "shipped" in want else []
     for size in (320, 160):
-        synctalk_pair(tmp / f"synctalk_{size}", size)
-        pairs.append((f"SyncTalk_2D {size}", tmp / f"synctalk_{size}"))
+        if str(size) in want:
+            synctalk_pair(tmp / f"synctalk_{size}", size)
+            pairs.append((f"SyncTalk_2D {size}", tmp / f"synctalk_{size}"))
     print(f"machine: {platform.system()} {platform.machine()}, {cores} cores ({cpu_name()}); "
           f"load average at start {load_avg()}; {args.seconds:g} s audio = {n} frames, {tname}; "
           f"median of {args.repeat} alternating rounds", flush=True)
@@ -161,6 +163,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2, help="--compare: alternating rounds")
     ap.add_argument("--calib", type=int, default=16, help="--compare: calibration frames")
     ap.add_argument("--json", help="--compare: write the results here")
+    ap.add_argument("--pairs", default="shipped,320,160",
+                    help="--compare: which of shipped, 320, 160 (comma-separated)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     if args.models:

@@ -61,11 +61,34 @@ def document_types() -> list[dict]:
 MICROPHONE_USAGE = ("Neural Media Studio listens to the microphone only while you use live "
                     "lip-sync in the Talk workbench; the audio stays on this computer.")
 
+def info_plist() -> dict:
+    """The macOS .app's Info.plist additions (PyInstaller's BUNDLE merges them)."""
+    return {
+        "CFBundleName": NAME,
+        "CFBundleDisplayName": NAME,
+        "CFBundleIdentifier": BUNDLE_ID,
+        "CFBundleShortVersionString": version(),
+        "CFBundleVersion": version(),
+        "LSMinimumSystemVersion": "12.0",
+        "NSHighResolutionCapable": True,
+        "NSMicrophoneUsageDescription": MICROPHONE_USAGE,
+        "LSApplicationCategoryType": "public.app-category.video",
+        # by extension (a UTI list would claim every audio or movie type there is)
+        "CFBundleDocumentTypes": [
+            {"CFBundleTypeName": t["name"], "CFBundleTypeRole": t["role"],
+             "CFBundleTypeExtensions": t["extensions"],
+             "CFBundleTypeMIMETypes": t["mime"], "LSHandlerRank": "Alternate"}
+            for t in document_types()
+        ],
+    }
+
+
 # Python packages the app never imports (training, tests, notebooks) and Qt modules it does
-# not use: kept out of the bundle.
+# not use: kept out of the bundle. (onnx stays in: the Talk workbench's "Optimise models"
+# quantises with onnxruntime.quantization, which needs it.)
 EXCLUDES = [
     "torch", "torchvision", "torchaudio", "tensorflow", "tensorboard", "keras", "jax",
-    "coremltools", "onnx", "onnxscript", "librosa", "numba", "llvmlite", "sklearn",
+    "coremltools", "onnxscript", "librosa", "numba", "llvmlite", "sklearn",
     "pytest", "_pytest", "pytestqt", "pluggy", "iniconfig", "IPython", "jupyter", "notebook",
     "matplotlib", "tkinter", "_tkinter", "PIL", "pandas", "sympy", "gym", "gymnasium",
     "pyqtgraph.examples", "pybullet_examples", "pybullet_robots",

@@ -146,6 +146,35 @@ def _transition_extra() -> dict:
     return {"D": types.SimpleNamespace(PLACEMENT_DIM=len(c["mean"])), "CONTEXT": c["context"]}
 
 
+def _motion_dim(key: str) -> int:
+    return int(manifest_of(key)["inputs"][0]["shape"][-1])
+
+
+def _style_extra(key):
+    # the class definitions' defaults name studio.motion.dataset.MOTION_DIM
+    return lambda: {"D": types.SimpleNamespace(MOTION_DIM=_motion_dim(key))}
+
+
+def _style_encoder(ns, inits):
+    labels = len(manifest_of("style_vae/encoder")["constants"]["labels"])
+    h = inits["vae.style.c1.weight"].shape[0]
+    return ns["EncoderGraph"](ns["StyleVAE"](_motion_dim("style_vae/encoder"), labels, h=h))
+
+
+def _style_decoder(ns, inits):
+    labels = len(manifest_of("style_vae/decoder")["constants"]["labels"])
+    h, c = inits["vae.decoder.inp.weight"].shape[:2]
+    return ns["DecoderGraph"](ns["StyleVAE"](_motion_dim("style_vae/decoder"), labels, h=h, c=c))
+
+
+def _style_classifier(ns, inits):
+    labels = len(manifest_of("style_classifier")["constants"]["labels"])
+    return ns["StyleClassifier"](_motion_dim("style_classifier"), labels,
+                                 h=inits["c1.weight"].shape[0])
+
+
+_STYLE = ["inorm", "ContentEncoder", "StyleEncoder", "AdaBlock", "Decoder", "StyleVAE"]
+
 ENTRIES = [
     Entry("talk_default/audio_encoder", RECIPES / "talk_default" / "train.py", _talk_encoder,
           ["AudioEncoder"], _talk_ckpt("encoder.pt"), _talk_load_encoder),
@@ -155,6 +184,12 @@ ENTRIES = [
     Entry("transition", RECIPES / "transition" / "train.py", _transition,
           ["sinusoid", "Attention", "Block", "TransitionNet"], extra=_transition_extra,
           dims={"T": (2, 256)}, frontend="export"),
+    Entry("style_vae/encoder", RECIPES / "style" / "train.py", _style_encoder,
+          _STYLE + ["EncoderGraph"], extra=_style_extra("style_vae/encoder")),
+    Entry("style_vae/decoder", RECIPES / "style" / "train.py", _style_decoder,
+          _STYLE + ["DecoderGraph"], extra=_style_extra("style_vae/decoder")),
+    Entry("style_classifier", RECIPES / "style" / "train_classifier.py", _style_classifier,
+          ["StyleClassifier"], extra=_style_extra("style_classifier")),
 ]
 
 

@@ -152,10 +152,11 @@ def test_spec_is_python_and_uses_the_shared_lists():
     calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     assert {"Analysis", "PYZ", "EXE", "COLLECT", "BUNDLE"} <= calls
     for needle in ("appinfo.data_pairs()", "appinfo.EXCLUDES", 'collect_submodules("studio")',
-                   "NSMicrophoneUsageDescription", "CFBundleDocumentTypes", "main.py"):
+                   "appinfo.info_plist()", "main.py"):
         assert needle in spec, needle
     for heavy in ("torch", "tensorflow", "pytest", "PySide6.QtQml", "PySide6.QtNetwork"):
         assert heavy in appinfo.EXCLUDES
+    assert "onnx" not in appinfo.EXCLUDES  # the Talk workbench's INT8 optimisation needs it
     # datas mirror the repository layout, so <_MEIPASS>/models/... is where paths.py looks
     pairs = appinfo.data_pairs()
     for src, dest in pairs:
@@ -170,6 +171,12 @@ def test_document_types_and_platform_files():
     exts = {e for t in appinfo.document_types() for e in t["extensions"]}
     assert {"wav", "mp3", "mp4", "mov", "mkv", "bvh", "avatar"} <= exts
     assert "microphone" in appinfo.MICROPHONE_USAGE.lower()
+    import plistlib
+
+    plist = plistlib.loads(plistlib.dumps(appinfo.info_plist()))  # a valid Info.plist
+    assert plist["NSMicrophoneUsageDescription"] == appinfo.MICROPHONE_USAGE
+    plist_exts = {e for d in plist["CFBundleDocumentTypes"] for e in d["CFBundleTypeExtensions"]}
+    assert {"wav", "mp3", "mp4", "mov", "mkv", "bvh"} <= plist_exts
     iss = (PACKAGING / "windows" / "neural-media-studio.iss").read_text(encoding="utf-8")
     assert "neural-media-studio.exe" in iss and "studio.exe" in iss and "[Files]" in iss
     import importlib.util
@@ -289,10 +296,17 @@ def test_bundle_cli_renders_talk_demo_outside_the_checkout(bundle, tmp_path):
     mp4 = tmp_path / "o" / "talk_demo.mp4"
     assert mp4.stat().st_size > 50_000
     print(f"\nbundle talk demo: {time.perf_counter() - t0:.1f} s: {proc.stdout.strip()}")
-    # the bundle never reads the checkout: no path under ROOT in what it resolved
     code = subprocess.run([str(_bundle_exe("studio")), "devices"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert code.returncode == 0 and "auto picks:" in code.stdout
+    # the Talk workbench's "Optimise models" (onnxruntime.quantization + onnx) works bundled
+    bundled_pair = appinfo.DIST / appinfo.APP_ID / "_internal" / "models" / "talk_default"
+    if bundled_pair.is_dir():
+        proc = subprocess.run([str(_bundle_exe("studio")), "talk", "optimise", "--models",
+                               str(bundled_pair), "--out", str(tmp_path / "int8"), "-q"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert (tmp_path / "int8" / "unet" / "model.onnx").exists()
 
 
 @pytest.mark.slow

@@ -69,10 +69,10 @@ def _process_age() -> float | None:
         return None
 
 
-def smoke(t0: float | None = None, size=(1400, 880), splash_s: float | None = None) -> int:
+def smoke(t0: float | None = None, size=(1400, 880)) -> int:
     """Open the main window, show each workbench once, close, exit 0: a packaged app's
-    self-check (``neural-media-studio --smoke``). Prints when the splash (``splash_s``, from
-    main.py) and the main window were up."""
+    self-check (``neural-media-studio --smoke``; main.py shows a splash first and says when).
+    Prints when the main window was up."""
     import time
 
     from ui.app import display_available
@@ -100,11 +100,6 @@ def smoke(t0: float | None = None, size=(1400, 880), splash_s: float | None = No
     QCoreApplication.processEvents()
     since_main = time.perf_counter() - t0 if t0 is not None else float("nan")
     age = _process_age()
-    before_main = (age - since_main) if age is not None and t0 is not None else None
-    if splash_s is not None:
-        print(f"smoke: first window (splash) after {splash_s:.2f} s in main"
-              + (f", {before_main + splash_s:.2f} s since the process started"
-                 if before_main is not None else ""), flush=True)
     print(f"smoke: main window after {since_main:.2f} s in main"
           + (f", {age:.2f} s since the process started" if age is not None else ""), flush=True)
 

@@ -265,7 +265,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def pre_process(src: Path, dst: Path) -> str:
+def pre_process(src: Path, dst: Path, where: str | Path | None = None) -> str:
     """onnxruntime's quantisation pre-processing; returns what ran. Symbolic shape inference
     fails on some exports (custom ops, odd Reshapes): then it runs without it."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -279,16 +279,18 @@ def pre_process(src: Path, dst: Path) -> str:
             quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
             return "quant_pre_process without symbolic shape inference (it failed on this graph)"
         except Exception as exc2:  # noqa: BLE001
-            raise UserError(f"{src}: onnxruntime could not pre-process this model for "
+            raise UserError(f"{where or src}: onnxruntime could not pre-process this model for "
                             f"quantisation: {str(exc2).splitlines()[0] if str(exc2) else exc2}") from None
 
 
-def quantise_int8(src: Path, dst: Path, feeds: list[dict], reduce_range: bool = False) -> dict:
-    """Static QDQ quantisation of ``src`` into ``dst``; returns the settings used."""
+def quantise_int8(src: Path, dst: Path, feeds: list[dict], reduce_range: bool = False,
+                  where: str | Path | None = None) -> dict:
+    """Static QDQ quantisation of ``src`` into ``dst``; returns the settings used. ``where``:
+    the user's file, for messages (``src`` is a scratch copy)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if not feeds:
-        raise UserError(f"{src}: no calibration data (the audio is too short)")
+        raise UserError(f"{where or src}: no calibration data (the audio is too short)")
     try:
         quantize_static(str(src), str(dst), _Feeds(feeds), quant_format=QuantFormat.QDQ,
                         per_channel=True, reduce_range=reduce_range,
@@ -298,7 +300,7 @@ def quantise_int8(src: Path, dst: Path, feeds: list[dict], reduce_range: bool = 
         # "CalibMaxIntermediateOutputs": onnxruntime 1.32 drops the data instead of merging it
         # (then "No data is collected").
     except Exception as exc:  # noqa: BLE001
-        raise UserError(f"{src}: onnxruntime static quantisation failed: "
+        raise UserError(f"{where or src}: onnxruntime static quantisation failed: "
                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     return {"method": "onnxruntime.quantization.quantize_static", "format": "QDQ",
             "weights": "QInt8 per-channel", "activations": "QUInt8",
@@ -321,7 +323,8 @@ def convert_fp16(src: Path, dst: Path) -> dict:
             "keep_io_types": True}
 
 
-def save_optimised_graph(src: Path, dst: Path, level: str) -> None:
+def save_optimised_graph(src: Path, dst: Path, level: str,
+                         where: str | Path | None = None) -> None:
     """Let onnxruntime optimise the graph once and save the result, so every later load
     starts from the fused graph (``level``: "basic" or "extended"; never "all", whose
     layouts are specific to this CPU)."""
@@ -335,7 +338,7 @@ def save_optimised_graph(src: Path, dst: Path, level: str) -> None:
     try:
         ort.InferenceSession(str(src), sess_options=so, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001
-        raise UserError(f"{src}: onnxruntime could not load the converted model to optimise "
+        raise UserError(f"{where or src}: onnxruntime could not load the converted model to optimise "
                         f"it: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     if not dst.exists():
         raise UserError(f"{dst}: onnxruntime did not write the optimised graph")
@@ -442,9 +445,10 @@ def optimise_pair(models: str | Path, out: str | Path, *, avatar: str | Path | N
                                                             "sha256": _sha256(src)}}
             if precision == "int8":
                 pre = scratch / "pre.onnx"
-                rec["pre_process"] = pre_process(src, pre)
+                rec["pre_process"] = pre_process(src, pre, src)
                 quant = scratch / "quant.onnx"
-                rec["quantisation"] = quantise_int8(pre, quant, feeds[part], reduce_range)
+                rec["quantisation"] = quantise_int8(pre, quant, feeds[part], reduce_range,
+                                                    where=src)
                 rec["quantisation"]["calibration"] = (
                     f"{len(cal)} frames of {tpl.path.name} crops and {audio_path.name} windows "
                     f"(frames {cal[0]}-{cal[-1]} of {n})")
@@ -455,7 +459,7 @@ def optimise_pair(models: str | Path, out: str | Path, *, avatar: str | Path | N
                 level = "basic"
             dst_dir = work / part
             dst_dir.mkdir()
-            save_optimised_graph(quant, dst_dir / "model.onnx", level)
+            save_optimised_graph(quant, dst_dir / "model.onnx", level, where=src)
             rec["graph_optimisation"] = f"onnxruntime ORT_ENABLE_{level.upper()}, saved"
             _write_manifest(models / part / "manifest.json", dst_dir / "manifest.json", rec)
             sizes[part] = (src.stat().st_size, (dst_dir / "model.onnx").stat().st_size)

@@ -137,8 +137,8 @@ def test_gate_refuses_a_drifting_pair(setup, tmp_path, monkeypatch):
     which number failed and that the FP32 pair stays in use."""
     real = opt.quantise_int8
 
-    def broken(src, dst, feeds, reduce_range=False):
-        rec = real(src, dst, feeds, reduce_range)
+    def broken(src, dst, feeds, reduce_range=False, where=None):
+        rec = real(src, dst, feeds, reduce_range, where)
         if "unet" in str(src):
             corrupt_one_weight(Path(dst))
         return rec
@@ -226,3 +226,16 @@ def test_fp16_pair_keeps_float32_io(setup, tmp_path):
     rec = json.loads((tmp_path / "fp16" / "unet" / "manifest.json").read_text())[opt.OPT_KEY]
     assert rec["precision"] == "fp16" and rec["conversion"]["keep_io_types"] is True
     assert rec["graph_optimisation"].startswith("onnxruntime ORT_ENABLE_BASIC")
+
+
+def test_a_failing_step_names_the_users_file(setup, tmp_path, monkeypatch):
+    """Errors name the model the user gave, not a scratch copy."""
+    from studio.jobs import UserError
+
+    real = opt.quantise_int8
+    monkeypatch.setattr(opt, "quantise_int8", lambda *a, **k: real(a[0], a[1], [], **k))
+    with pytest.raises(UserError) as err:
+        optimise_pair(setup / "fp32", tmp_path / "x", avatar=setup / "avatar", force=True)
+    msg = str(err.value)
+    assert msg.startswith(str(setup / "fp32" / "audio_encoder" / "model.onnx"))
+    assert "no calibration data" in msg and not (tmp_path / "x").exists()

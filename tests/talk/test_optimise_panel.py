@@ -46,8 +46,8 @@ def test_a_refused_pair_keeps_the_original(panel, qtbot, tmp_path, monkeypatch):
 
     real = opt.quantise_int8
 
-    def broken(src, dst, feeds, reduce_range=False):
-        rec = real(src, dst, feeds, reduce_range)
+    def broken(src, dst, feeds, reduce_range=False, where=None):
+        rec = real(src, dst, feeds, reduce_range, where)
         if "unet" in str(src):
             corrupt_one_weight(Path(dst))
         return rec
