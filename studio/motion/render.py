@@ -25,6 +25,11 @@ GRID = (82, 74, 70)
 BONE = (230, 214, 204)
 JOINT = (253, 140, 61)
 CONTACT = (0, 158, 250)
+BODY_DARK = (112, 100, 92)      # a capsule's edge
+BODY_LIGHT = (226, 210, 198)    # its lit middle
+SHADOW = (8, 8, 8)
+BONE_RADIUS = 0.045             # metres, as the app's viewport draws them
+JOINT_RADIUS = 0.052
 
 
 @dataclass
@@ -101,14 +106,36 @@ def draw_pose(d: ClipDisplay, pos: np.ndarray, contacts: np.ndarray | None, labe
         ok = vis_line[:-1] & vis_line[1:]
         for k in np.flatnonzero(ok):
             cv2.line(img, tuple(line[k]), tuple(line[k + 1]), GRID, 1, cv2.LINE_AA)
+    # a soft shadow straight down on the ground, then the body as shaded capsules drawn far
+    # to near (each limb: a dark edge, a lit core, a highlight), sized by perspective
+    flat = pos.copy()
+    flat[:, 2] = 0.0
+    sxy, svis = project(flat, rot, eye, cam, width, height)
+    spix = np.round(sxy).astype(int)
+    shade = img.copy()
+    f = 0.5 * height / np.tan(np.radians(cam.fov_deg) / 2)
+    sdepth = np.maximum(((flat - eye) @ rot.T)[:, 2], 1e-3)
+    for a, b in d.bones:
+        if svis[a] and svis[b]:
+            w = max(2, int(round(2.4 * f * BONE_RADIUS / max(sdepth[a], sdepth[b]))))
+            cv2.line(shade, tuple(spix[a]), tuple(spix[b]), SHADOW, w, cv2.LINE_AA)
+    cv2.addWeighted(shade, 0.45, img, 0.55, 0, img)
     xy, vis = project(pos, rot, eye, cam, width, height)
     pix = np.round(xy).astype(int)
-    for a, b in d.bones:
-        if vis[a] and vis[b]:
-            cv2.line(img, tuple(pix[a]), tuple(pix[b]), BONE, 3, cv2.LINE_AA)
-    for j in range(len(pos)):
-        if vis[j]:
-            cv2.circle(img, tuple(pix[j]), 4, JOINT, -1, cv2.LINE_AA)
+    depth = np.maximum(((pos - eye) @ rot.T)[:, 2], 1e-3)
+    order = sorted(range(len(d.bones)), key=lambda k: -depth[d.bones[k]].mean())
+    for k in order:
+        a, b = d.bones[k]
+        if not (vis[a] and vis[b]):
+            continue
+        r = f * BONE_RADIUS / depth[[a, b]].mean()
+        pa, pb = tuple(pix[a]), tuple(pix[b])
+        cv2.line(img, pa, pb, BODY_DARK, max(2, int(round(2 * r))), cv2.LINE_AA)
+        cv2.line(img, pa, pb, BODY_LIGHT, max(1, int(round(1.3 * r))), cv2.LINE_AA)
+        for j, p in ((a, pa), (b, pb)):
+            rj = max(2, int(round(f * JOINT_RADIUS / depth[j])))
+            cv2.circle(img, p, rj, BODY_DARK, -1, cv2.LINE_AA)
+            cv2.circle(img, p, max(1, int(rj * 0.7)), BODY_LIGHT, -1, cv2.LINE_AA)
     if contacts is not None and d.contact_joints.size:
         for j in d.contact_joints[contacts]:
             if vis[j]:
