@@ -140,4 +140,7 @@ def test_ladders():
     assert kbps == sorted(kbps, reverse=True) and 800 < kbps[-1] < 1200
     intra = encoders.ladder("x264-intra", "bitrate", 4, 1920, 1080, 25)
     assert intra[0] == pytest.approx(3 * kbps[0], rel=0.01)
-    assert all(ok for ok, _ in encoders.available_codecs().values())
+    # every codec of the FFmpeg builds this project installs is usable here; the learned
+    # codec needs its shipped models (tests/codec/test_codec_learned.py covers it)
+    avail = encoders.available_codecs()
+    assert all(ok for key, (ok, _) in avail.items() if key != "learned"), avail
