@@ -7,7 +7,8 @@ Both are measured in this run on the same model pair and the same pool:
 Also prints the pool's speed-up over a single session.
 
     python bench/bench_talk.py [--models DIR] [--seconds 8] [--size 320]
-    python bench/bench_talk.py --compare [--seconds 4] [--repeat 2] [--json OUT]
+    python bench/bench_talk.py --compare [--seconds 4] [--repeat 2] [--pairs shipped,320,160]
+                               [--json OUT]
 
 Without --models it uses test-fixture models (random weights; a SyncTalk-sized U-Net
 stand-in is far cheaper than a real one, so the ratio is a worst case for overheads).

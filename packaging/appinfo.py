@@ -139,8 +139,10 @@ def data_files_table() -> dict[str, list[str]]:
     for dest, files in sorted(table.items()):
         folder = files[0].rsplit("/", 1)[0]
         subdirs = any(q.is_dir() for q in (ROOT / folder).iterdir())
-        # a folder without sub-folders takes a glob; one with sub-folders lists its files
-        out[dest] = [f"{folder}/*"] if not subdirs else sorted(files)
+        # globs only (a glob that matches nothing is fine; a missing listed file fails the
+        # build): the whole folder, or by extension where sub-folders sit beside the files
+        out[dest] = [f"{folder}/*"] if not subdirs else \
+            sorted({f"{folder}/*{Path(f).suffix}" for f in files})
     return out
 
 

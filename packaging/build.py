@@ -65,9 +65,9 @@ def bundle_is_fresh() -> bool:
 
 
 def run_pyinstaller() -> None:
-    try:
-        import PyInstaller  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("PyInstaller") is None:
         sys.exit("PyInstaller is not installed here: pip install -e '.[package]'")
     subprocess.check_call([sys.executable, "-m", "PyInstaller", str(SPEC), "--noconfirm",
                            "--clean", "--log-level", "WARN",
@@ -94,7 +94,6 @@ def desktop_entry() -> str:
         "Terminal=false",
         "Categories=AudioVideo;Video;Graphics;",
         "MimeType=" + ";".join(mimes) + ";",
-        f"StartupWMClass={appinfo.APP_ID}",
         "",
     ])
 

@@ -446,7 +446,9 @@ def compare_to_manifest(manifest: dict, ins: list, outs: list) -> list[str]:
 
 def can_predict() -> tuple[bool, str]:
     try:
-        import coremltools.libcoremlpython  # noqa: F401
+        import importlib
+
+        importlib.import_module("coremltools.libcoremlpython")
         return sys.platform == "darwin", "" if sys.platform == "darwin" else "not macOS"
     except Exception as exc:  # noqa: BLE001
         return False, f"coremltools cannot run models here ({type(exc).__name__}: {exc})"
@@ -641,12 +643,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"inputs {r['spec_inputs']} outputs {r['spec_outputs']}")
             print(f"  manifest: inputs {r['manifest_inputs']} outputs {r['manifest_outputs']} "
                   f"-> {'match' if r['spec_matches_manifest'] else 'MISMATCH'}")
-            print(f"  numeric check of Core ML: "
+            print("  numeric check of Core ML: "
                   + (f"max |diff| {r['coreml_vs_onnx_max_abs']:.2e}" if "coreml_vs_onnx_max_abs" in r
                      else r.get("coreml_predict", "")))
             if "torch_fp16_vs_onnx_max_abs" in r:
                 v = r["torch_fp16_vs_onnx_max_abs"]
-                print(f"  FP16 estimate (torch .half() vs onnxruntime FP32): "
+                print("  FP16 estimate (torch .half() vs onnxruntime FP32): "
                       + (f"max |diff| {v:.2e}" if isinstance(v, float) else v))
         for p in r.get("problems", []) + ([r["error"]] if "error" in r else []):
             print(f"  problem: {p}")

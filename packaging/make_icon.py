@@ -19,6 +19,7 @@ import appinfo  # noqa: E402
 
 ACCENT = "#3d8bfd"  # QPushButton#Primary in resources/style.qss
 BACKGROUND = "#1e1f22"  # QMainWindow in resources/style.qss
+_APP = None  # the QGuiApplication that make() needs, kept alive
 
 
 def face_rgb(size: int = 512):
@@ -41,7 +42,8 @@ def make(out: Path) -> list[Path]:
     from PySide6.QtCore import QRectF, Qt
     from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter, QPainterPath, QPen
 
-    app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # noqa: F841
+    global _APP
+    _APP = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # QPainter needs one
     rgb = face_rgb()
     face = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format_RGB888).copy()
     n = 512

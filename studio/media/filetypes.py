@@ -10,6 +10,7 @@ from pathlib import Path
 AUDIO_EXT = {".wav", ".mp3", ".flac", ".ogg", ".m4a", ".aac", ".opus", ".aiff", ".aif"}
 VIDEO_EXT = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".m4v", ".y4m",
              ".ivf", ".264", ".h264", ".265", ".hevc", ".ts", ".mts"}
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 AVATAR_EXT = {".avatar"}  # a zipped avatar template
 AVATAR_MARKER = "avatar.json"  # a template folder holds this file
 
@@ -17,6 +18,7 @@ AVATAR_MARKER = "avatar.json"  # a template folder holds this file
 class FileKind(str, Enum):
     AUDIO = "audio"
     VIDEO = "video"
+    IMAGE = "image"
     BVH = "bvh"
     DEEPMIMIC = "deepmimic clip"
     AVATAR = "avatar template"
@@ -56,6 +58,8 @@ def classify(path: str | Path) -> FileKind:
         return FileKind.AUDIO
     if ext in VIDEO_EXT:
         return FileKind.VIDEO
+    if ext in IMAGE_EXT:
+        return FileKind.IMAGE
     if ext == ".bvh":
         return FileKind.BVH
     if ext in AVATAR_EXT or (ext == ".zip" and _zip_has_avatar(p)):
@@ -85,7 +89,7 @@ def route(path: str | Path, active: Workbench | None = None) -> tuple[Workbench 
         return Workbench.MOTION, kind
     if kind is FileKind.VIDEO:
         return (Workbench.TALK if active is Workbench.TALK else Workbench.CODEC), kind
-    if kind is FileKind.STUDIO_PROJECT:
+    if kind in (FileKind.STUDIO_PROJECT, FileKind.IMAGE):   # images: still-image codecs
         return Workbench.CODEC, kind
     return None, kind
 
@@ -94,4 +98,5 @@ def unsupported_message(path: str | Path) -> str:
     p = Path(path)
     return (f"{p.name}: no workbench opens this type of file ({p.suffix or 'no extension'}). "
             "Talk takes audio (WAV, MP3, FLAC, M4A) and avatar templates; Motion takes BVH and "
-            "DeepMimic clips; Codec takes video (MP4, MKV, MOV, WebM, Y4M...).")
+            "DeepMimic clips; Codec takes video (MP4, MKV, MOV, WebM, Y4M...) and images (PNG, "
+            "JPEG...).")

@@ -19,8 +19,9 @@ How:
    the shipped encoder's rows carry).
 3. The audio encoder is fine-tuned briefly (a small share of the time) to predict this
    person's measured mouth shape from their voice; the U-Net is fine-tuned to paint the real
-   mouth of frame k from a *different* frame of the same person (the reference, so it cannot
-   copy the mouth) and the measured shape (L1 + 6x L1 in the mouth region, 96 px windows
+   mouth of frame k from a *different* frame of the same person (the reference: mostly one
+   whose mouth is clearly more open or closed, so copying it costs) and the measured shape
+   (L1 + 6x L1 in the mouth region + a penalty on taking the mouth from the reference, 96 px windows
    round the mouth on 80 % of the steps: 2-3x cheaper).
 4. Checkpoints go to a work folder outside the avatar (resumable with ``resume=True``; a
    cancel saves one too). Only at the end is the pair exported to ONNX, checked against the
@@ -59,6 +60,7 @@ IMPORT_TOLERANCE = 1e-4           # torch vs onnxruntime, max abs difference
 ENCODER_SHARE = 0.15              # of the time budget spent on the audio encoder
 CHECKPOINT_EVERY_S = 60.0
 LOSS_MOUTH_WEIGHT = 6.0
+ALPHA_WEIGHT = 1.0                # penalty on copying the reference inside the mouth region
 WINDOW = 96                       # training window round the mouth (80 % of the steps: 2-3x cheaper)
 
 
@@ -149,6 +151,11 @@ def _nets():
             return x * (1 + g[..., None, None]) + b[..., None, None]
 
         def forward(self, image, p):
+            rgb, a = self.parts(image, p)
+            return a * rgb + (1 - a) * image[:, :3]
+
+        def parts(self, image, p):
+            """(painted rgb, alpha): the output is alpha * rgb + (1 - alpha) * reference."""
             h = self.cond(p)
             x1 = self.e1(image)
             x2 = self.film(self.e2(x1), self.f2(h))
@@ -161,8 +168,7 @@ def _nets():
             y = self.d2(torch.cat([up(y), x2], 1))
             y = self.d1(torch.cat([up(y), x1], 1))
             y = self.d0(torch.cat([up(y), image], 1))
-            rgb, a = torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4])
-            return a * rgb + (1 - a) * image[:, :3]
+            return torch.sigmoid(y[:, :3]), torch.sigmoid(y[:, 3:4])
 
     class UNetExport(nn.Module):
         """The app-facing graph: reads the mouth shape from the 16 stacked encoder rows."""
@@ -512,7 +518,7 @@ def train_avatar(avatar_path: str | Path, ctx: JobContext | None = None, *,
                  base: str | Path | None = None, batch: int = 4, device: str = "auto",
                  hold_out: float = 0.0, max_steps: int | None = None,
                  work_dir: str | Path | None = None, window: int = WINDOW,
-                 lr: float = 5e-4, seed: int = 0, evaluate: bool | None = None) -> TrainResult:
+                 lr: float = 1e-3, seed: int = 0, evaluate: bool | None = None) -> TrainResult:
     """Fine-tune a lip-sync pair for the avatar (a job function). ``minutes`` (or
     ``max_steps``) is this run's training time; ``resume`` continues the last checkpoint
     (steps, optimiser, time add up). ``base``: the pair to start from (default: the shipped
@@ -591,9 +597,15 @@ def train_avatar(avatar_path: str | Path, ctx: JobContext | None = None, *,
         return to_t(x), to_t(t), to_t(data.params[k]), to_t(w)
 
     def loss_of(x, t, p, w):
-        y = ren(x, p)
+        rgb, a = ren.parts(x, p)
+        y = a * rgb + (1 - a) * x[:, :3]
         l1 = (y - t).abs()
-        return l1.mean() + LOSS_MOUTH_WEIGHT * (l1 * w).sum() / (w.sum() * 3 + 1e-6)
+        # the mouth must be painted, not taken from the reference: without this term the
+        # first steps on a new face drive alpha to 0 (the shipped pair paints the astronaut,
+        # the reference is closer) and the saturated sigmoid never lets the mouth learn
+        keep = ((1 - a) * w).sum() / (w.sum() + 1e-6)
+        return (l1.mean() + LOSS_MOUTH_WEIGHT * (l1 * w).sum() / (w.sum() * 3 + 1e-6)
+                + ALPHA_WEIGHT * keep)
 
     # a fixed batch to show the loss going down (same frames before and after)
     fixed_rng = np.random.default_rng(1234)

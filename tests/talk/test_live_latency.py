@@ -34,7 +34,10 @@ def _onsets(y: np.ndarray, thr: float = 0.2, quiet: int = 3200) -> list[int]:
 
 
 @pytest.mark.audio
-def test_low_latency_mic_to_frame_p95_through_pulseaudio(pulse_null_sink, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("mode", ["low_latency", "quality"])
+def test_mic_to_frame_p95_through_pulseaudio(pulse_null_sink, tmp_path, mode):  # noqa: F811
+    """Low latency: p95 < 150 ms from the first frame shown. Quality: its look-ahead (the
+    full SyncTalk_2D window, 412 ms) plus the same 150 ms."""
     from studio.runtime.pool import SessionPool
     from studio.talk.lipsync import LipSync
     from studio.talk.live import LiveEngine
@@ -48,7 +51,8 @@ def test_low_latency_mic_to_frame_p95_through_pulseaudio(pulse_null_sink, tmp_pa
     still = ArrayTemplate([rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)],
                           np.array([[32, 16, 96, 80]], np.float32))
     frames = []
-    eng = LiveEngine(ls, still, "low_latency", on_frame=frames.append).start()
+    eng = LiveEngine(ls, still, mode, on_frame=frames.append).start()
+    budget = eng.lookahead_s + P95_BUDGET_S
     chunks: list[tuple[int, np.ndarray, float]] = []  # (first 16 kHz sample, block, capture t)
     count = [0]
 
@@ -97,19 +101,19 @@ def test_low_latency_mic_to_frame_p95_through_pulseaudio(pulse_null_sink, tmp_pa
             continue
         true_s.append(f.t_ready - sent[-1])
         stamp_err.append(t_cap - sent[-1])
-    all_lat = [f.latency_s for f in frames]
+    all_lat = [f.delay_s for f in frames]  # = latency_s + the mode's look-ahead
     first_frame_s = frames[0].t_ready - t_start if frames else float("nan")
-    summary = (f"first block {st.first_block_s:.2f} s, first frame {first_frame_s:.2f} s after "
+    summary = (f"{mode}: first block {st.first_block_s:.2f} s, first frame {first_frame_s:.2f} s after "
                f"start; start-up backlog dropped {st.stale_s:.2f} s ({st.stale_blocks} blocks); "
-               f"{len(frames)} frames, engine latency p50/p95 "
+               f"{len(frames)} frames, engine mic-to-frame p50/p95 "
                f"{np.percentile(all_lat, 50) * 1e3:.0f}/{np.percentile(all_lat, 95) * 1e3:.0f} ms; "
                f"{len(true_s)} bursts, send->frame p50/p95 "
                f"{np.percentile(true_s, 50) * 1e3:.0f}/{np.percentile(true_s, 95) * 1e3:.0f} ms")
     print("\nLIVE LATENCY:", summary)
     assert len(true_s) >= 6, summary
     # every frame shown, from the first one: no start-up burst of stale audio
-    assert np.percentile(all_lat, 95) < P95_BUDGET_S, summary
-    assert np.percentile(true_s, 95) < P95_BUDGET_S, summary
+    assert np.percentile(all_lat, 95) < budget, summary
+    assert np.percentile(true_s, 95) < budget, summary
     # the capture times the engine measures from are honest: each burst's stamped capture
     # time is within 30 ms of its send (pacat's buffer and the sound server in between)
     assert np.max(np.abs(stamp_err)) < 0.03, (summary, stamp_err)

@@ -239,3 +239,25 @@ def test_a_failing_step_names_the_users_file(setup, tmp_path, monkeypatch):
     msg = str(err.value)
     assert msg.startswith(str(setup / "fp32" / "audio_encoder" / "model.onnx"))
     assert "no calibration data" in msg and not (tmp_path / "x").exists()
+
+
+def test_synctalk_fixture_is_a_valid_pair(tmp_path):
+    """The benchmark's SyncTalk_2D-architecture pair passes the app's pair check and runs."""
+    from studio.runtime.pool import SessionPool
+    from studio.talk.lipsync import LipSync
+    from studio.talk.pair import check_pair_dir
+    from tests.fixtures.synctalk_models import synctalk_pair
+
+    synctalk_pair(tmp_path, size=160)
+    check = check_pair_dir(tmp_path)
+    assert check.ok, check.problems
+    ls = LipSync(SessionPool(tmp_path / "audio_encoder", sessions=1, threads=1),
+                 SessionPool(tmp_path / "unet", sessions=1, threads=1))
+    try:
+        rows = ls.audio_rows(np.zeros(16000, np.float32), 25)
+        image6, _ = ls.crop(np.zeros((200, 200, 3), np.uint8), (20, 20, 180, 180))
+        pred = ls.predict(image6, ls.audio_features(rows, 3, 4))
+    finally:
+        ls.close()
+    assert rows.shape == (25, 512) and pred.shape == (1, 3, 160, 160)
+    assert 0.0 <= float(pred.min()) and float(pred.max()) <= 1.0

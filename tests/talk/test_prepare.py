@@ -88,7 +88,7 @@ def test_crop_boxes_are_squares_around_the_lower_face(prepared):
 def test_prepare_writes_a_valid_template(prepared):
     out, res, progress = prepared
     assert sorted(p.name for p in out.iterdir()) == [
-        "avatar.json", "boxes.npy", "crop_boxes.npy", "frames.mp4", "landmarks.npy"]
+        "audio.wav", "avatar.json", "boxes.npy", "crop_boxes.npy", "frames.mp4", "landmarks.npy"]
     assert not leftovers(out.parent)
     tpl = A.AvatarTemplate.load(out)
     assert (tpl.num_frames, tpl.fps, tpl.width, tpl.height) == (75, 25, 360, 288)

@@ -56,6 +56,9 @@ def test_classify_and_route(tmp_path):
     assert classify(f["dm"]) is FileKind.DEEPMIMIC
     assert classify(f["plain.txt"]) is FileKind.UNKNOWN
     assert route(f["clip.mp4"])[0] is Workbench.CODEC
+    photo = tmp_path / "kodim01.png"
+    photo.write_bytes(b"\x89PNG\r\n")
+    assert route(photo) == (Workbench.CODEC, FileKind.IMAGE)   # still-image codecs
     assert route(f["clip.mp4"], Workbench.TALK)[0] is Workbench.TALK  # avatar template source
     assert route(f["clip.mp4"], Workbench.MOTION)[0] is Workbench.CODEC
     assert route(f["notes.xyz"])[0] is None

@@ -278,14 +278,18 @@ class CodecPanel(WorkbenchPanel):
 
     # -- files ------------------------------------------------------------------------------
     def file_filter(self) -> str:
-        return ("Video or codec project (*.mp4 *.mkv *.mov *.webm *.y4m *.avi *.mpg *.ts "
-                "project.json);;All files (*)")
+        return ("Video, image or codec project (*.mp4 *.mkv *.mov *.webm *.y4m *.avi *.mpg *.ts "
+                "*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp project.json);;All files (*)")
 
     def open_file(self, path: Path, kind: FileKind) -> None:
         if kind is FileKind.STUDIO_PROJECT or (path.is_dir() and (path / "project.json").exists()):
             self.open_project(path)
-        elif kind is FileKind.VIDEO:
+        elif kind in (FileKind.VIDEO, FileKind.IMAGE):
             self.set_source(path)
+            if kind is FileKind.IMAGE:   # a picture: offer the still-image codecs
+                for key, box in self.codec_boxes.items():
+                    spec = self.encoders.CODECS[key]
+                    box.setChecked(box.isEnabled() and (spec.image or key == "x265-intra"))
         else:
             super().open_file(path, kind)
 

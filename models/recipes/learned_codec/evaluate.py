@@ -70,9 +70,12 @@ def cmd_sweep(a) -> None:
             print("\n".join(tail[-10:]), flush=True)
 
 
-def _rows(out: Path) -> list[dict]:
+def _rows(out: Path | str) -> list[dict]:
+    """Finished points of every project under ``out`` (a comma list of folders: the anchors'
+    sweep and the learned codec's may live apart)."""
     rows = []
-    for rep in sorted(out.glob("kodim*/report.csv")):
+    reps = [r for o in str(out).split(",") for r in sorted(Path(o).glob("kodim*/report.csv"))]
+    for rep in reps:
         with open(rep, newline="") as fh:
             for r in csv.DictReader(fh):
                 if r["status"] == "done":
@@ -85,7 +88,7 @@ def _msssim_db(v: float) -> float:
     return -10.0 * math.log10(max(1e-10, 1.0 - v))
 
 
-def curves(out: Path, n_images: int) -> dict[str, list[dict]]:
+def curves(out: Path | str, n_images: int) -> dict[str, list[dict]]:
     """Per codec: one point per setting done on every image, averaged over the images."""
     by: dict[tuple[str, float], list[dict]] = {}
     for r in _rows(out):
@@ -111,9 +114,8 @@ def curves(out: Path, n_images: int) -> dict[str, list[dict]]:
 def cmd_summary(a) -> None:
     from studio.codec import bdrate
 
-    out = Path(a.out)
     n = len(images(a.images))
-    cs = curves(out, n)
+    cs = curves(a.out, n)
     table = {}
     for anchor in ("jpeg", "webp", "avif", "x265-intra"):
         if anchor not in cs or "learned" not in cs:
@@ -221,7 +223,7 @@ def main() -> None:
     s.add_argument("--images", type=int, default=None, help="first N images only (smoke)")
     s.set_defaults(func=cmd_sweep)
     m = sub.add_parser("summary")
-    m.add_argument("--out", required=True)
+    m.add_argument("--out", required=True, help="project folder(s), comma-separated")
     m.add_argument("--json", default=None)
     m.add_argument("--images", type=int, default=None)
     m.set_defaults(func=cmd_summary)
