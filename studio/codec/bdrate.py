@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from scipy import interpolate
 
 METHODS = ("pchip", "akima", "cubic")
 
@@ -74,8 +73,10 @@ def _clean(rate: Sequence[float], quality: Sequence[float], label: str) -> tuple
 
 def _interp(x: np.ndarray, y: np.ndarray, method: str):
     if method == "pchip" or (method == "akima" and x.size < 3):
+        from scipy import interpolate   # 0.6 s to import: only when a table is computed
         return interpolate.PchipInterpolator(x, y)
     if method == "akima":
+        from scipy import interpolate
         return interpolate.Akima1DInterpolator(x, y)
     if method == "cubic":
         deg = min(3, x.size - 1)
