@@ -261,3 +261,30 @@ def test_synctalk_fixture_is_a_valid_pair(tmp_path):
         ls.close()
     assert rows.shape == (25, 512) and pred.shape == (1, 3, 160, 160)
     assert 0.0 <= float(pred.min()) and float(pred.max()) <= 1.0
+
+
+def test_cli_refusal_exits_1_with_the_reason(setup, tmp_path, monkeypatch, capsys):
+    from studio.cli import main
+
+    real = opt.quantise_int8
+
+    def broken(src, dst, feeds, reduce_range=False, where=None):
+        rec = real(src, dst, feeds, reduce_range, where)
+        if "unet" in str(src):
+            corrupt_one_weight(Path(dst))
+        return rec
+
+    monkeypatch.setattr(opt, "quantise_int8", broken)
+    rc = main(["talk", "optimise", "--models", str(setup / "fp32"), "--out",
+               str(tmp_path / "int8"), "--avatar", str(setup / "avatar"), "-q"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "was not kept" in err and "PSNR" in err
+    assert not (tmp_path / "int8").exists()
+
+
+def test_reduce_range_is_recorded(setup, tmp_path):
+    optimise_pair(setup / "fp32", tmp_path / "rr", avatar=setup / "avatar", force=True,
+                  reduce_range=True, calib_frames=8)
+    rec = json.loads((tmp_path / "rr" / "unet" / "manifest.json").read_text())[opt.OPT_KEY]
+    assert rec["quantisation"]["reduce_range"] is True
+    assert rec["quantisation"]["calibration_items"] == 8
