@@ -43,6 +43,35 @@ def test_load_avatar_audio_and_render(panel, qtbot, tmp_path):
     panel.timeline.set_frame(30)
     assert panel.view.has_frame()
     assert panel.render_button.isEnabled()
+    assert panel.show_folder_button.isVisible() and panel._last_output == out
+
+    # new audio: the previous render is not shown as if it belonged to it
+    wav2 = tmp_path / "other.wav"
+    sf.write(wav2, (0.3 * np.sin(2 * np.pi * 330 * t[:8000])).astype(np.float32), 16000)
+    panel.open_file(wav2, FileKind.AUDIO)
+    qtbot.waitUntil(lambda: panel.audio_path == wav2, timeout=30000)
+    assert len(panel.preview) == 0 and not panel.timeline.isEnabled()
+    assert not panel.show_folder_button.isVisible()
+
+    # a cancelled render leaves no dead, disabled timeline with half a clip on it
+    handle = panel.render_to(tmp_path / "cancelled.mp4")
+    handle.cancel()
+    qtbot.waitUntil(lambda: not handle.running, timeout=60000)
+    assert len(panel.preview) == 0 and panel.render_button.isEnabled()
+    assert not (tmp_path / "cancelled.mp4").exists()
+
+
+def test_the_next_step_stays_until_one_is_taken(panel, qtbot, tmp_path):
+    panel.show()
+    qtbot.waitUntil(lambda: panel.session is not None, timeout=30000)
+    qtbot.wait(1500)                                       # still there after the first second
+    assert panel.next_step.isVisible() and "audio" in panel.next_step.text()
+    t = np.arange(16000) / 16000
+    wav = tmp_path / "a.wav"
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    panel.open_file(wav, FileKind.AUDIO)
+    qtbot.waitUntil(lambda: panel.audio_path == wav, timeout=30000)
+    assert not panel.next_step.isVisible()
 
 
 def test_bad_audio_is_a_message(panel, qtbot, tmp_path):

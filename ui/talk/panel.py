@@ -47,6 +47,21 @@ class TalkPanel(WorkbenchPanel):
         self.render_handle = None
         self._render_t0 = 0.0
 
+        # a visible next step until the user has taken one (loaded audio, started live, built
+        # an avatar): the status bar's hint is gone after a second, this one stays
+        self.next_step = QLabel("Next: drop an audio file (or press Open audio…) to make the "
+                                "avatar speak · Start live to drive it from the microphone · "
+                                "From video… builds your own avatar")
+        self.next_step.setObjectName("NextStep")
+        self.next_step.setWordWrap(True)
+        self.next_step.setStyleSheet("QLabel#NextStep { color: #dfe6f3; background: #1f2a3d; "
+                                     "border: 1px solid #2f4a73; border-radius: 6px; "
+                                     "padding: 6px 10px; }")
+        self.show_folder_button = QPushButton("Show in folder")
+        self.show_folder_button.setVisible(False)
+        self.show_folder_button.clicked.connect(self._show_render_folder)
+        self._last_output: Path | None = None
+
         # centre: the face, and a timeline for the rendered preview
         self.view = FrameView()
         self.empty = EmptyState("Drop an audio file or an avatar",
@@ -153,8 +168,10 @@ class TalkPanel(WorkbenchPanel):
         self.record_box = QCheckBox("Record the session to MP4")
         self.level = QProgressBar()
         self.level.setRange(0, 600)
-        self.level.setTextVisible(False)
-        self.level.setFixedHeight(8)
+        self.level.setTextVisible(True)        # labelled: what the bar is, in its own text
+        self.level.setFormat("mic level")
+        self.level.setAlignment(Qt.AlignCenter)
+        self.level.setFixedHeight(16)
         self.level.setToolTip("Input level (0 to -60 dBFS)")
         self.live_button = QPushButton("Start live")
         self.live_button.setObjectName("Primary")
@@ -183,7 +200,7 @@ class TalkPanel(WorkbenchPanel):
         side.addWidget(section("Render"))
         side.addWidget(card(self.format, self.render_button))
         side.addWidget(section("Pipeline"))
-        side.addWidget(card(stats_w))
+        side.addWidget(card(stats_w, self.show_folder_button))
         side.addStretch(1)
         side_w = QWidget()
         side_w.setLayout(side)
@@ -195,6 +212,7 @@ class TalkPanel(WorkbenchPanel):
         scroll.setFixedWidth(356)
 
         middle = QVBoxLayout()
+        middle.addWidget(self.next_step)
         middle.addWidget(centre, 1)
         middle.addWidget(self.timeline)
         body = QHBoxLayout()
@@ -267,7 +285,7 @@ class TalkPanel(WorkbenchPanel):
         self.ctx.feed.provider.emit(pool.provider.replace("ExecutionProvider", ""))
         self.pair_note.setText("⚠ " + self.session.warning if self.session.warning else "")
         self.pair_note.setVisible(bool(self.session.warning))
-        self.view.set_frame(self.session.template.frame(0))
+        self._reset_preview()
         self.centre_stack.setCurrentWidget(self.view)
         self._set_stats({"provider": pool.provider.replace("ExecutionProvider", ""),
                          "sessions": f"{pool.size} × {pool.threads} thread(s)"})
@@ -394,8 +412,10 @@ class TalkPanel(WorkbenchPanel):
             self.ctx.feed.error.emit("Cannot build an avatar from this video", result.error)
             return
         summary = getattr(result.value, "short", None)  # frames kept, face size, skipped
-        self.ctx.feed.message.emit(f"Avatar saved to {out}" + (f": {summary()}" if summary else ""),
-                                   12000)
+        text = f"Avatar saved to {out}" + (f": {summary()}" if summary else "")
+        # after the job bar's "done", so the user can read where it went
+        QTimer.singleShot(50, self, lambda: self.ctx.feed.message.emit(text, 15000))
+        self.step_taken()
         self.load_avatar(out)
 
     # -- audio ------------------------------------------------------------------------------
@@ -420,6 +440,9 @@ class TalkPanel(WorkbenchPanel):
             return
         audio = result.value
         self.audio_path, self.audio48 = path, audio.samples
+        self.step_taken()
+        if self.render_handle is None or not self.render_handle.running:
+            self._reset_preview()
         info = audio.info
         self.audio_label.setText(f"{path.name}\n{audio.duration_s:.2f} s · {info.sample_rate} Hz · "
                                  f"{info.channels} ch · {info.format}")
@@ -432,6 +455,28 @@ class TalkPanel(WorkbenchPanel):
         if self.centre_stack.currentWidget() is self.empty and self.session is None:
             self.empty.title.setText(f"{path.name} is ready")
             self.empty.hint.setText("Now choose an avatar, or build one from a talking-face video.")
+
+    def step_taken(self) -> None:
+        """The user did something: the next-step hint has done its job."""
+        self.next_step.setVisible(False)
+
+    def _reset_preview(self) -> None:
+        """New audio or a new avatar: the previous render no longer belongs on the timeline."""
+        self.timeline.pause()
+        self.preview.clear()
+        self.timeline.set_range(0, self.session.lipsync.fps if self.session else 25)
+        self.timeline.setEnabled(False)
+        self.show_folder_button.setVisible(False)
+        if self.session is not None:
+            self.view.set_frame(self.session.template.frame(0))
+
+    def _show_render_folder(self) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        if self._last_output is not None:
+            folder = self._last_output if self._last_output.is_dir() else self._last_output.parent
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def _update_buttons(self) -> None:
         busy = self.render_handle is not None and self.render_handle.running
@@ -454,7 +499,8 @@ class TalkPanel(WorkbenchPanel):
         if self.session is None or self.audio_path is None:
             return
         label, key, ext = FORMATS[self.format.currentIndex()]
-        default = studio_folder("renders", self.audio_path.stem + ext)
+        from ui.dialogs import safe_name
+        default = studio_folder("renders", safe_name(self.audio_path.stem, "talk") + ext)
         default.parent.mkdir(parents=True, exist_ok=True)
         if key == "png":
             out = QFileDialog.getSaveFileName(self, "Save PNG frames to folder", str(default))[0]
@@ -496,6 +542,7 @@ class TalkPanel(WorkbenchPanel):
         if not result.ok:
             if "cancelled" not in result.error:
                 self.ctx.feed.error.emit("Render failed", result.error)
+            self._reset_preview()        # nothing half-made stays on a dead timeline
             return
         stats = result.value
         per = {k: f"{1000 * v / max(stats.frames, 1):.1f} ms/frame" for k, v in stats.stage_s.items()}
@@ -505,6 +552,12 @@ class TalkPanel(WorkbenchPanel):
         self.timeline.set_range(len(self.preview), self.session.lipsync.fps)
         self.timeline.setEnabled(True)
         self._show_preview_frame(0)
+        out = Path(stats.output)
+        self._last_output = out
+        self.show_folder_button.setVisible(True)
+        # said after the job bar's own "done" message, so it is not overwritten at once
+        QTimer.singleShot(50, self, lambda: self.ctx.feed.message.emit(
+            f"Saved {out.name} in {out.parent} (Show in folder: the Pipeline card)", 15000))
 
     def _show_preview_frame(self, i: int) -> None:
         if 0 <= i < len(self.preview):
@@ -591,6 +644,7 @@ class TalkPanel(WorkbenchPanel):
         self.timeline.pause()
         self._live_tick_timer.start()
         self.live_label.setText(f"Listening on {mic.device.name}…")
+        self.step_taken()
         self._update_buttons()
 
     def _live_tick(self) -> None:
@@ -606,6 +660,9 @@ class TalkPanel(WorkbenchPanel):
         if now - self._live_stats_t > 0.5:
             self._live_stats_t = now
             st = engine.stats()
+            if st.frames == 0:   # the sound server's first block is still on its way
+                self.live_label.setText("waiting for the microphone…")
+                return
             self.ctx.feed.rate.emit("Live", st.fps, st.delay_p50_s * 1000)
             self.live_label.setText(
                 f"{st.fps:.1f} fps · mic-to-frame {st.delay_p50_s * 1000:.0f} ms (p95 "
@@ -623,6 +680,7 @@ class TalkPanel(WorkbenchPanel):
         engine.stop()
         self.live = None
         self.level.setValue(0)
+        self.live_label.setText("")                    # no stale numbers after Stop
         if recorder is not None:
             try:
                 res = recorder.close()
