@@ -148,6 +148,8 @@ class SkeletonView(QWidget):
                                   glOptions="opaque")
         self.shadow = gl.GLLinePlotItem(mode="lines", width=9, color=SHADOW, antialias=True)
         self.shadow.setGLOptions("translucent")
+        self.body.setVisible(False)       # nothing to draw before the first pose (an empty
+        self.shadow.setVisible(False)     # GLMeshItem raises in paint)
         self.contacts = gl.GLScatterPlotItem(size=16, color=CONTACT, pxMode=True)
         self.trail = gl.GLLinePlotItem(width=1.5, color=(0.24, 0.55, 0.99, 0.45), antialias=True)
         self.ghost = gl.GLLinePlotItem(mode="lines", width=2, color=GHOST, antialias=True)
