@@ -58,17 +58,25 @@ class JobHandle(QObject):
         self.finished.emit(result)
 
 
-_BACKGROUND_NICE = 10
+_BACKGROUND_NICE = 0 if sys.platform.startswith("linux") else 10
 _lowered = threading.local()
 
 
 def _lower_priority_once() -> None:
-    """Run job threads below the GUI thread, so a numpy- or onnxruntime-heavy job on 2 cores
-    competes less with the event loop (a probe: worst 10 ms-timer gap during such a job 11-12
-    ms instead of up to 26 ms). Threads and processes a job creates inherit it."""
+    """Run job threads below the GUI thread on platforms where that does not hand the GIL to
+    a starved thread (a probe: worst 10 ms-timer gap during a numpy job 11-12 ms instead of
+    up to 26 ms).
+
+    Not on Linux any more: a nice'd job thread that holds the GIL while normal-priority
+    threads (OpenBLAS's spinning workers, created earlier by another thread) fill both cores
+    barely runs, so the GUI thread waits for the GIL for seconds: a 2 s job froze the window
+    for its whole length (one 10 ms timer tick in 2 s) once the suite had warmed OpenBLAS up.
+    """
     if getattr(_lowered, "done", False):
         return
     _lowered.done = True
+    if _BACKGROUND_NICE <= 0:
+        return
     try:
         if sys.platform.startswith("linux"):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _BACKGROUND_NICE)

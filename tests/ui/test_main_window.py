@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from studio.jobs import Job, JobStatus
@@ -133,45 +133,30 @@ def test_settings_dialog_value(qtbot):
     assert "CPU" in dlg.explain.text()
 
 
-def _timer_gaps_during_busy_job(window, qtbot) -> np.ndarray:
-    def busy(ctx):
-        t0 = time.perf_counter()
-        a = np.random.default_rng(0).random((300, 300))
-        n = 0
-        while time.perf_counter() - t0 < 2.0:
-            a = np.tanh(a @ a.T / 300.0)  # real CPU work in numpy
-            s = 0
-            for i in range(20000):  # and in pure Python, holding the GIL
-                s += i
-            n += 1
-            ctx.progress(time.perf_counter() - t0, 2.0, f"iteration {n}")
-        return n
-
-    ticks = []
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    handle = window.ctx.run(Job("busy work", busy))
-    timer.start()
-    with qtbot.waitSignal(handle.finished, timeout=10000) as blocker:
-        pass
-    timer.stop()
-    result = blocker.args[0]
-    assert result.ok and result.value > 0
-    assert len(ticks) > 100
-    return np.diff(ticks)
-
-
-def test_gui_stays_responsive_during_a_job(window, qtbot):
+def test_gui_stays_responsive_during_a_job():
     """While a 2-second job runs, a 10 ms timer keeps firing at least every 50 ms.
 
-    Up to three measurements: on this shared 2-core VM the whole process is occasionally
-    frozen for ~50 ms (the sampler thread of a probe stalled with the GUI thread: not the GIL,
-    not GC), so one long gap in a run proves nothing. A UI that blocks fails every run, and
-    the 99th-percentile gap catches one that is merely sluggish."""
+    Measured in a fresh process (tests/ui/responsiveness_probe.py): in the test process,
+    after ~600 other tests, the timer once stopped for the whole job whatever the app did.
+    Up to three runs: on this shared 2-core VM the whole process is occasionally frozen for
+    ~50 ms, so one long gap in a run proves nothing. A UI that blocks fails every run, and the
+    99th-percentile gap catches one that is merely sluggish."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root),
+                                                                    os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, "-m", "tests.ui.responsiveness_probe", "3"],
+                          capture_output=True, text=True, timeout=120, cwd=root, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = json.loads(proc.stdout.strip().splitlines()[-1])
     worst = []
-    for _ in range(3):
-        gaps = _timer_gaps_during_busy_job(window, qtbot)
+    for run in runs:
+        gaps = np.asarray(run["gaps"])
+        assert run["ok"] and run["ticks"] > 100, run["ticks"]
         assert np.percentile(gaps, 99) < 0.030, f"timer gaps p99 {np.percentile(gaps, 99) * 1000:.0f} ms"
         worst.append(float(gaps.max()))
         if worst[-1] < 0.050:

@@ -228,7 +228,7 @@ class TalkPanel(WorkbenchPanel):
         self._live_timer.setInterval(80)
         self._live_timer.timeout.connect(self._show_newest)
         QTimer.singleShot(0, self.load_default_avatar)
-        QTimer.singleShot(0, self.refresh_devices)
+        QTimer.singleShot(0, self._scan_devices_in_background)
 
     # -- avatar ---------------------------------------------------------------------------
     def load_default_avatar(self) -> None:
@@ -584,10 +584,21 @@ class TalkPanel(WorkbenchPanel):
             self.stats.addRow(QLabel(k), QLabel(v))
 
     # -- live ------------------------------------------------------------------------------------
-    def refresh_devices(self, refresh: bool = False) -> None:
-        from studio.media.mic import list_input_devices
+    def _scan_devices_in_background(self) -> None:
+        """The first device scan starts PortAudio, which can wait seconds on a slow or dead
+        sound server: never on the GUI thread (it froze the window at start-up)."""
+        from studio.media import mic
 
-        devices, reason = list_input_devices(refresh=refresh)
+        handle = self.ctx.runner.start(Job("Scan microphones",
+                                           lambda ctx: mic.list_input_devices()), track=False)
+        handle.finished.connect(lambda r: self._show_devices(*r.value) if r.ok else None)
+
+    def refresh_devices(self, refresh: bool = False) -> None:
+        from studio.media import mic
+
+        self._show_devices(*mic.list_input_devices(refresh=refresh))
+
+    def _show_devices(self, devices, reason: str) -> None:
         self.mic_combo.clear()
         for d in devices:
             self.mic_combo.addItem(d.label(), d.index)
