@@ -115,19 +115,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 3 if summary.failed else 0
 
 
-def parse_budget(text: str | None) -> float | None:
-    """``--decoder-budget 60fps`` (or a bare number): the slowest decoder speed allowed."""
-    if not text:
-        return None
-    t = text.strip().lower().removesuffix("fps").strip()
-    try:
-        v = float(t)
-    except ValueError:
-        raise UserError(f"--decoder-budget {text!r}: give the minimum decode speed, e.g. "
-                        f"60fps") from None
-    if v <= 0:
-        raise UserError("--decoder-budget must be positive")
-    return v
+def parse_budget(text: str | None) -> tuple[float | None, float | None]:
+    """``--decoder-budget 60fps`` (the slowest decode allowed), ``20kmac`` (the most a learned
+    decoder may cost per pixel), or both comma-separated -> (min fps, max kMAC/pixel)."""
+    fps = kmac = None
+    for part in filter(None, (p.strip().lower() for p in (text or "").split(","))):
+        unit = "kmac" if part.endswith("kmac") else "fps"
+        num = part.removesuffix("kmac").removesuffix("fps").strip()
+        try:
+            v = float(num)
+        except ValueError:
+            raise UserError(f"--decoder-budget {text!r}: give e.g. 60fps, 20kmac or "
+                            f"60fps,20kmac") from None
+        if v <= 0:
+            raise UserError("--decoder-budget values must be positive")
+        if unit == "kmac":
+            kmac = v
+        else:
+            fps = v
+    return fps, kmac
 
 
 def cmd_optimise(args: argparse.Namespace) -> int:
@@ -140,7 +146,8 @@ def cmd_optimise(args: argparse.Namespace) -> int:
             input=args.input, target_kbps=args.target_kbps, codecs=codecs,
             presets=parse_presets(args.preset or [], codecs), values=parse_values(args.values or []),
             points=args.points, max_frames=args.frames or None, max_seconds=args.seconds,
-            detector=args.detector, min_decode_fps=parse_budget(args.decoder_budget),
+            detector=args.detector, min_decode_fps=parse_budget(args.decoder_budget)[0],
+            max_kmac_per_pixel=parse_budget(args.decoder_budget)[1],
             curve=not args.no_curve, workers=args.workers, cluster=args.cluster,
             vmaf=args.vmaf)
     except UserError as exc:
@@ -344,9 +351,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     o.add_argument("--seconds", type=float, default=None, help="max duration in seconds")
     o.add_argument("--detector", choices=("content", "adaptive"), default="content",
                    help="PySceneDetect detector (default content)")
-    o.add_argument("--decoder-budget", default=None, metavar="FPS",
-                   help="minimum decode speed at the clip's size, e.g. 60fps: slower "
-                        "candidates are never chosen")
+    o.add_argument("--decoder-budget", default=None, metavar="60fps|20kmac",
+                   help="minimum decode speed at the clip's size (e.g. 60fps) and/or the most "
+                        "a learned decoder may cost (e.g. 20kmac per pixel): candidates that "
+                        "break it are never chosen")
     o.add_argument("--no-curve", action="store_true",
                    help="optimise at the target only (no per-shot RD curve for BD-rate)")
     o.add_argument("--workers", type=int, default=None)

@@ -46,7 +46,8 @@ class OptimiseSpec:
     max_frames: int | None = 120
     max_seconds: float | None = None
     detector: str = "content"
-    min_decode_fps: float | None = None  # the decoder budget
+    min_decode_fps: float | None = None  # the decoder budget: measured decode speed...
+    max_kmac_per_pixel: float | None = None   # ...and, for learned codecs, their graph's cost
     curve: bool = True                   # also optimise at the fixed ladder's rates (BD-rate)
     workers: int | None = None
     cluster: str | None = None
@@ -192,6 +193,17 @@ def stitch(parts: list[Path], family: str, out: Path) -> Path:
     demuxer). H.264/HEVC go to MPEG-TS with parameter sets in band, since shots coded at
     different settings carry different PPS; the encoder's info SEI (x265's is ~2 KB) is kept
     from the first shot only, as a whole-clip encode carries it once."""
+    if any(p.is_dir() for p in parts):     # image codecs: every frame is its own file already
+        import shutil
+
+        from studio.jobs import atomic_directory
+        with atomic_directory(out) as folder:
+            k = 0
+            for part in parts:
+                for f in sorted(x for x in part.iterdir() if x.is_file()):
+                    shutil.copyfile(f, folder / f"{k:05d}{f.suffix}")
+                    k += 1
+        return out
     ext = "ts" if family in ("x264", "x265") else "mkv"
     target = out.with_suffix("." + ext)
     with tempfile.TemporaryDirectory(prefix="studio-stitch-") as tmp:
@@ -248,6 +260,9 @@ def sei_bytes(path: Path, family: str) -> int:
     strips from every shot but the first."""
     if family not in _SEI:
         return 0
+    if path.is_dir():
+        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+        return size, size
     import av
     total = 0
     with av.open(str(path)) as c:
@@ -268,6 +283,9 @@ def sei_bytes(path: Path, family: str) -> int:
 
 def stitched_bytes(path: Path) -> tuple[int, int]:
     """(elementary stream bytes, file bytes) of a stitched file, counted like any point."""
+    if path.is_dir():
+        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+        return size, size
     import av
     total = 0
     with av.open(str(path)) as c:
@@ -289,8 +307,29 @@ def _sweep_spec(spec: OptimiseSpec, shots: list[list[int]], mode: str = "crf",
                      cluster=spec.cluster)
 
 
+def decoder_kmac_per_pixel(p: Point) -> float | None:
+    """Thousands of multiply-adds per pixel of a learned codec's decoder (synthesis graph), as
+    its rate point's codec.json records them (counted from the ONNX graph); None for codecs
+    whose decoder is not a network."""
+    if encoders.CODECS.get(p.codec) is None or encoders.CODECS[p.codec].backend != "learned":
+        return None
+    import json
+
+    from studio.codec.learned.model import rate_points_by_quality, shipped_dir
+    folder = rate_points_by_quality(shipped_dir()).get(int(p.value))
+    if folder is None:
+        return None
+    try:
+        info = json.loads((folder / "codec.json").read_text(encoding="utf-8"))
+        cost = info.get("cost", info)
+        return float(cost["synthesis_macs_per_pixel"]) / 1000.0
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def _candidates(proj: Project, codec_keys: set[str], shots: list[list[int]],
-                min_fps: float | None, removed: list[str]) -> list[list[Candidate]]:
+                min_fps: float | None, removed: list[str],
+                max_kmac: float | None = None) -> list[list[Candidate]]:
     ref = proj.reference
     assert ref is not None
     pixels = ref.width * ref.height
@@ -305,6 +344,11 @@ def _candidates(proj: Project, codec_keys: set[str], shots: list[list[int]],
         if min_fps and p.decode_fps and p.decode_fps < min_fps:
             removed.append(p.id)
             continue
+        if max_kmac is not None:
+            kmac = decoder_kmac_per_pixel(p)
+            if kmac is not None and kmac > max_kmac:
+                removed.append(p.id)
+                continue
         mse = proj.point_frames(p.id).get("mse_y") or []
         if not mse:
             continue
@@ -315,16 +359,19 @@ def _candidates(proj: Project, codec_keys: set[str], shots: list[list[int]],
     return [hull(c) for c in per_shot]
 
 
-def _score_stitched(proj: Project, path: Path) -> tuple[dict, dict, float]:
+def _score_stitched(proj: Project, path: Path, codec: str) -> tuple[dict, dict, float]:
     """Decode a stitched file frame by frame (its container's clock may be offset: count) and
     score it against the whole reference."""
     ref = proj.reference
     assert ref is not None
     clip = proj.reference_clip()
     from studio.codec.encoders.pyav_backend import decode_sequential
+    spec = encoders.CODECS[codec]
+    frames = (encoders.encoder_for(spec).decode(spec, path, ref, ref.frames) if spec.image
+              else decode_sequential(path, ref, ref.frames))
     scores = []
     t0 = time.perf_counter()
-    for df in decode_sequential(path, ref, ref.frames):
+    for df in frames:
         scores.append(metrics.score_frame(clip.planes(df.index), df.planes, ref.bit_depth,
                                           True, False))
     dec = time.perf_counter() - t0
@@ -338,9 +385,8 @@ def run_optimise(spec: OptimiseSpec, folder: str | os.PathLike, ctx: JobContext)
     if spec.target_kbps <= 0:
         raise UserError("--target-kbps must be positive")
     for c in spec.codecs:
-        cs = encoders.CODECS.get(c)
-        if cs is None or cs.image:
-            raise UserError(f"per-shot encoding takes video codecs; {c!r} is not one")
+        if c not in encoders.CODECS:
+            raise UserError(f"unknown codec {c!r}; choose from {', '.join(encoders.CODECS)}")
     if not ffmpeg_tool.capabilities().ok:
         raise UserError(f"stitching needs the FFmpeg executable: {ffmpeg_tool.capabilities().problem}")
     summary = OptimiseSummary(project=str(folder))
@@ -382,7 +428,7 @@ def run_optimise(spec: OptimiseSpec, folder: str | os.PathLike, ctx: JobContext)
         for c in spec.codecs:
             family = encoders.CODECS[c].family
             hulls = _candidates(proj, {c}, summary.shots, spec.min_decode_fps,
-                                summary.removed_by_budget)
+                                summary.removed_by_budget, spec.max_kmac_per_pixel)
             targets = [spec.target_kbps] + (_curve_rates(folder, spec).get(c, []) if spec.curve
                                              else [])
             seen: set[tuple[str, ...]] = set()
@@ -402,9 +448,12 @@ def run_optimise(spec: OptimiseSpec, folder: str | os.PathLike, ctx: JobContext)
                         f"target {target:g} kbit/s gave {pt.bitrate_kbps:.1f} (widen the ladder "
                         f"with --values)")
         if summary.removed_by_budget:
-            summary.notes.append(f"{len(summary.removed_by_budget)} shot encodes decode slower "
-                                 f"than {spec.min_decode_fps:g} frames/s and were not "
-                                 f"considered")
+            limits = [f"decode slower than {spec.min_decode_fps:g} frames/s"
+                      if spec.min_decode_fps else "",
+                      f"cost more than {spec.max_kmac_per_pixel:g} kMAC/pixel to decode"
+                      if spec.max_kmac_per_pixel else ""]
+            summary.notes.append(f"{len(summary.removed_by_budget)} shot encodes "
+                                 f"{' or '.join(x for x in limits if x)} and were not considered")
         for n in summary.notes:
             if n not in proj.notes:
                 proj.notes.append(n)
@@ -446,7 +495,7 @@ def _make_point(proj: Project, codec: str, family: str, hulls, target: float, re
     stream_dir = proj.folder / "streams"
     stream_dir.mkdir(parents=True, exist_ok=True)
     path = stitch([proj.folder / c.point.stream for c in chosen], family, stream_dir / pid)
-    cols, pooled, dec_fps = _score_stitched(proj, path)
+    cols, pooled, dec_fps = _score_stitched(proj, path, codec)
     sbytes, fbytes = stitched_bytes(path)
     frames_rel = f"frames/{pid}.json"
     write_json(proj.folder / frames_rel, {**cols, "shot": [k for k, c in enumerate(chosen)

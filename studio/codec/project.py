@@ -301,7 +301,7 @@ class Project:
         reader = self._readers.pop(pid, None)
         if reader is None:
             spec = encoders.codec_spec(pt.codec)
-            if pt.mode == "pershot":
+            if pt.mode == "pershot" and not spec.image:
                 from studio.codec.encoders.pyav_backend import SequentialFrameReader
                 reader = SequentialFrameReader(self.folder / pt.stream, ref)
             else:
@@ -319,7 +319,7 @@ class Project:
         ref = self.reference
         assert ref is not None
         spec = encoders.codec_spec(pt.codec)
-        if pt.mode == "pershot":
+        if pt.mode == "pershot" and not spec.image:
             from studio.codec.encoders.pyav_backend import decode_sequential
             return decode_sequential(self.folder / pt.stream, ref, ref.frames)
         return encoders.encoder_for(spec).decode(spec, self.folder / pt.stream, ref, ref.frames)

@@ -185,3 +185,41 @@ def test_dask_local_cluster_gives_the_same_points_as_the_process_pool(shots_clip
         assert pa.metrics["psnr_y"] == pytest.approx(pb.metrics["psnr_y"], abs=1e-12)
     a.close()
     b.close()
+
+
+def test_learned_codec_points_join_per_shot_and_its_mac_budget_holds(shots_clip, tmp_path):
+    """Learned-codec candidates per shot; a kMAC/pixel budget below its decoder's cost
+    removes every one of them (and says so), while the same run without it picks them."""
+    from studio.codec import encoders
+    from studio.codec.pershot import decoder_kmac_per_pixel
+    from studio.jobs import UserError
+
+    spec = encoders.CODECS["learned"]
+    if not encoders.encoder_for(spec).available(spec)[0]:
+        pytest.skip("no shipped learned codec")
+    base = dict(codecs=["learned"], values={"learned": [1, 4]}, workers=0, curve=False,
+                max_frames=24)
+    summary = run_optimise(OptimiseSpec(str(shots_clip), 200.0, **base), tmp_path / "p",
+                           JobContext())
+    proj = Project.load(tmp_path / "p")
+    pid = next(iter(summary.chosen))
+    pt = proj.point(pid)
+    assert pt.mode == "pershot" and pt.stream and (tmp_path / "p" / pt.stream).is_dir()
+    assert len(list(proj.decoded_frames(pid))) == 24
+    kmac = decoder_kmac_per_pixel(proj.point(summary.chosen[pid][0]))
+    assert kmac is not None and kmac > 1
+    proj.close()
+    with pytest.raises(UserError, match="decoder budget"):
+        run_optimise(OptimiseSpec(str(shots_clip), 200.0, max_kmac_per_pixel=kmac / 2, **base),
+                     tmp_path / "p", JobContext())
+
+
+def test_budget_parsing():
+    from studio.codec.cli import parse_budget
+    from studio.jobs import UserError
+
+    assert parse_budget("60fps") == (60.0, None)
+    assert parse_budget("20kmac") == (None, 20.0)
+    assert parse_budget("30fps, 12.5kmac") == (30.0, 12.5)
+    with pytest.raises(UserError):
+        parse_budget("fast")
