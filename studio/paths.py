@@ -95,35 +95,33 @@ def user_data_dir() -> Path:
     ``~/.local/share``) / ``neural-media-studio``; on macOS ``~/Library/Application Support``
     and on Windows ``%APPDATA%`` stand in for ``~/.local/share`` (unless XDG_DATA_HOME is
     set). Read at call time so tests can redirect it."""
-    env = os.environ.get("STUDIO_USER_DATA")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME")
-    if not base:
-        if sys.platform == "darwin":
-            base = Path.home() / "Library" / "Application Support"
-        elif sys.platform == "win32" and os.environ.get("APPDATA"):
-            base = os.environ["APPDATA"]
-        else:
-            base = Path.home() / ".local" / "share"
-    return Path(base) / APP_ID
+    return _per_user("STUDIO_USER_DATA", "XDG_DATA_HOME", ("Library", "Application Support"),
+                     "APPDATA", (".local", "share"))
 
 
 def user_cache_dir() -> Path:
     """Where the app keeps what it can rebuild (unpacked avatars, corpus caches).
     ``STUDIO_CACHE_DIR`` as it is, else ``$XDG_CACHE_HOME`` (or ``~/.cache``; macOS
     ``~/Library/Caches``, Windows ``%LOCALAPPDATA%``) / ``neural-media-studio``."""
-    env = os.environ.get("STUDIO_CACHE_DIR")
+    return _per_user("STUDIO_CACHE_DIR", "XDG_CACHE_HOME", ("Library", "Caches"),
+                     "LOCALAPPDATA", (".cache",))
+
+
+def _per_user(override: str, xdg: str, mac: tuple[str, ...], windows: str,
+              linux: tuple[str, ...]) -> Path:
+    """``override`` as it is, else the platform's per-user folder / APP_ID (the XDG variable
+    wins on every platform where it is set)."""
+    env = os.environ.get(override)
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME")
+    base = os.environ.get(xdg)
     if not base:
         if sys.platform == "darwin":
-            base = Path.home() / "Library" / "Caches"
-        elif sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-            base = os.environ["LOCALAPPDATA"]
+            base = Path.home().joinpath(*mac)
+        elif sys.platform == "win32" and os.environ.get(windows):
+            base = os.environ[windows]
         else:
-            base = Path.home() / ".cache"
+            base = Path.home().joinpath(*linux)
     return Path(base) / APP_ID
 
 

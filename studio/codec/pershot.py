@@ -260,9 +260,6 @@ def sei_bytes(path: Path, family: str) -> int:
     strips from every shot but the first."""
     if family not in _SEI:
         return 0
-    if path.is_dir():
-        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-        return size, size
     import av
     total = 0
     with av.open(str(path)) as c:
