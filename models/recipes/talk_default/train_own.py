@@ -46,17 +46,11 @@ torch.set_num_threads(2)
 
 
 def mouth_params(lm: np.ndarray) -> np.ndarray:
-    """(T, 468, 2) -> (T, 3) openness, width, rounding from the landmarks."""
-    mw = np.linalg.norm(lm[:, 291] - lm[:, 61], axis=1)
-    gap = np.linalg.norm(lm[:, 14] - lm[:, 13], axis=1) / np.maximum(mw, 1e-6)
-    fw = np.linalg.norm(lm[:, 454] - lm[:, 234], axis=1)
-    ratio = mw / np.maximum(fw, 1e-6)
-    lo, hi = np.percentile(gap, 5), np.percentile(gap, 95)
-    o = np.clip((gap - lo) / max(hi - lo, 1e-6), 0, 1)
-    z = (ratio - np.median(ratio)) / max(np.std(ratio), 1e-6)
-    w = np.clip(0.35 * z, -1, 1)
-    r = np.clip(-0.35 * z, 0, 1) * (o < 0.6)
-    return np.stack([o, w, r], 1).astype(np.float32)
+    """(T, 468, 2) -> (T, 3) openness, width, rounding: the app's own measure (one definition,
+    shared with `studio talk train`)."""
+    from studio.talk.train import mouth_params as app_mouth_params
+
+    return app_mouth_params(lm)
 
 
 def main(argv=None) -> int:
