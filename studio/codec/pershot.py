@@ -431,11 +431,12 @@ def run_optimise(spec: OptimiseSpec, folder: str | os.PathLike, ctx: JobContext)
             seen: set[tuple[str, ...]] = set()
             for target in sorted(set(round(t, 1) for t in targets)):
                 ctx.check()
-                picked = tuple(x.point.id for x in choose(hulls, _budget(hulls, target, ref)))
+                chosen = choose(hulls, _budget(hulls, target, ref))
+                picked = tuple(x.point.id for x in chosen)
                 if picked in seen and target != spec.target_kbps:
                     continue       # the same choice as a lower target: one point, not two
                 seen.add(picked)
-                pt = _make_point(proj, c, family, hulls, target, ref)
+                pt = _make_point(proj, c, family, chosen, target, ref)
                 proj.points[pt.id] = pt
                 summary.chosen[pt.id] = [s["point"] for s in pt.shots]
                 proj.save()
@@ -486,9 +487,9 @@ def _reach(hulls, ref) -> str:
     return f"{lo:.1f}-{hi:.1f}"
 
 
-def _make_point(proj: Project, codec: str, family: str, hulls, target: float, ref) -> Point:
+def _make_point(proj: Project, codec: str, family: str, chosen: list[Candidate], target: float,
+                ref) -> Point:
     pid = f"{codec}_pershot_{target:g}k"
-    chosen = choose(hulls, _budget(hulls, target, ref))
     stream_dir = proj.folder / "streams"
     stream_dir.mkdir(parents=True, exist_ok=True)
     path = stitch([proj.folder / c.point.stream for c in chosen], family, stream_dir / pid)
