@@ -149,7 +149,7 @@ def cmd_optimise(args: argparse.Namespace) -> int:
             detector=args.detector, min_decode_fps=parse_budget(args.decoder_budget)[0],
             max_kmac_per_pixel=parse_budget(args.decoder_budget)[1],
             curve=not args.no_curve, workers=args.workers, cluster=args.cluster,
-            vmaf=args.vmaf)
+            vmaf=args.vmaf, mixed=args.mixed)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -172,8 +172,17 @@ def cmd_optimise(args: argparse.Namespace) -> int:
                   f"{p.metrics.get('psnr_y_global', float('nan')):.2f}), decodes at "
                   f"{p.decode_fps:.0f} fps; {p.stream}")
             for k, sh in enumerate(p.shots):
+                what = " ".join(x for x in (sh.get("codec", "") if p.codec == "mixed" else "",
+                                            sh["preset"], f"{sh['value']:g}") if x)
                 print(f"  shot {k} frames {sh['frames'][0]}-{sh['frames'][1] - 1}: "
-                      f"{sh['preset']} {sh['value']:g} ({sh['kbps']:.1f} kbit/s alone)")
+                      f"{what} ({sh['kbps']:.1f} kbit/s alone)")
+            if p.report:
+                print(f"  report: {Path(args.out) / p.report} (and .csv, .html)")
+        if s.removed_by_budget:
+            print(f"decoder budget: {len(s.removed_by_budget)} candidates removed (never chosen; "
+                  f"project.json: decoder_budget.removed, point.over_budget):")
+            for pid, why in s.budget_reasons.items():
+                print(f"  {pid}: {why}")
         for note in s.notes:
             print(f"note: {note}")
         files = _write_reports(proj, Path(args.out), "psnr_y_global", None)
@@ -183,7 +192,7 @@ def cmd_optimise(args: argparse.Namespace) -> int:
                         if cv.codec == c and cv.mode == "crf"), None)
             if key:   # per-shot and ABR of this codec against its fixed CRF ladder
                 rows = [r for r in report.bd_table(proj, key, "psnr_y_global")
-                        if r.curve.split("/")[0] == c]
+                        if r.curve.split("/")[0] in (c, "mixed")]
                 print(report.format_bd_table(rows))
     finally:
         proj.close()
@@ -355,6 +364,13 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="minimum decode speed at the clip's size (e.g. 60fps) and/or the most "
                         "a learned decoder may cost (e.g. 20kmac per pixel): candidates that "
                         "break it are never chosen")
+    mx = o.add_mutually_exclusive_group()
+    mx.add_argument("--mixed", dest="mixed", action="store_true", default=None,
+                    help="also choose across codecs per shot (the default with two or more "
+                         "codecs): one segment file per shot and a report, scored on the "
+                         "whole clip")
+    mx.add_argument("--no-mixed", dest="mixed", action="store_false",
+                    help="optimise each codec on its own only")
     o.add_argument("--no-curve", action="store_true",
                    help="optimise at the target only (no per-shot RD curve for BD-rate)")
     o.add_argument("--workers", type=int, default=None)

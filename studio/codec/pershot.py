@@ -13,6 +13,14 @@
 5. The chosen shot streams are stitched into one playable file per family (MPEG-TS for
    H.264/HEVC, with each shot's parameter sets carried in band; Matroska otherwise), decoded
    frame by frame and scored on the whole clip like any other point (mode ``pershot``).
+6. Mixed choice (``OptimiseSpec.mixed``; on by default when several codecs are given): every
+   shot's candidates of all the codecs are pooled into one hull and the same ``choose`` picks
+   one per shot. Different families cannot share one file, so each chosen shot becomes its own
+   segment file (``streams/<id>/``, remuxed as in stitching); the segments are decoded in
+   order, concatenated and scored on the whole clip; the point (codec ``mixed``) comes with a
+   report (``reports/<id>.json``, ``.csv``, ``.html``) listing every shot's choice.
+Candidates the decoder budget removes keep their point with ``over_budget`` set to the reason,
+and project.json's ``decoder_budget`` lists them, so plots can mark them.
 Fixed whole-clip encodes (the CRF ladder and single-pass ABR at the same rates) land in the
 same project, so BD-rate of per-shot against fixed is an ordinary BD table.
 """
@@ -23,13 +31,13 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from studio.codec import encoders, ffmpeg_tool, metrics
-from studio.codec.project import DONE, Point, Project, write_json
+from studio.codec.project import DONE, MIXED, Point, Project, mixed_frames, write_json
 from studio.codec.shots import detect_shots
 from studio.codec.sweep import SweepSpec, run_sweep
 from studio.jobs import Job, JobContext, UserError, atomic_path
@@ -49,6 +57,7 @@ class OptimiseSpec:
     min_decode_fps: float | None = None  # the decoder budget: measured decode speed...
     max_kmac_per_pixel: float | None = None   # ...and, for learned codecs, their graph's cost
     curve: bool = True                   # also optimise at the fixed ladder's rates (BD-rate)
+    mixed: bool | None = None            # choose across codecs per shot (None: when >1 codec)
     workers: int | None = None
     cluster: str | None = None
     vmaf: bool = False
@@ -69,6 +78,9 @@ class OptimiseSummary:
     shots: list[list[int]] = field(default_factory=list)
     chosen: dict[str, list[str]] = field(default_factory=dict)   # point id -> shot point ids
     removed_by_budget: list[str] = field(default_factory=list)
+    budget_reasons: dict[str, str] = field(default_factory=dict)   # removed id -> why
+    mixed: list[str] = field(default_factory=list)      # ids of the mixed points made
+    reports: list[str] = field(default_factory=list)    # their report files
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -188,11 +200,12 @@ def _knapsack(hulls: list[list[Candidate]], budget_bits: float,
 _SEI = {"x264": "6", "x265": "39|40"}
 
 
-def stitch(parts: list[Path], family: str, out: Path) -> Path:
+def stitch(parts: list[Path], family: str, out: Path, keep_first_sei: bool = True) -> Path:
     """Concatenate shot streams of one codec without re-encoding (the executable's concat
     demuxer). H.264/HEVC go to MPEG-TS with parameter sets in band, since shots coded at
     different settings carry different PPS; the encoder's info SEI (x265's is ~2 KB) is kept
-    from the first shot only, as a whole-clip encode carries it once."""
+    from the first shot only, as a whole-clip encode carries it once (and from none with
+    ``keep_first_sei=False``: a later segment of a mixed choice)."""
     if any(p.is_dir() for p in parts):     # image codecs: every frame is its own file already
         import shutil
 
@@ -205,7 +218,7 @@ def stitch(parts: list[Path], family: str, out: Path) -> Path:
                     k += 1
         return out
     ext = "ts" if family in ("x264", "x265") else "mkv"
-    target = out.with_suffix("." + ext)
+    target = out.with_name(f"{out.name}.{ext}")   # not with_suffix: ids hold dots (19.5k)
     with tempfile.TemporaryDirectory(prefix="studio-stitch-") as tmp:
         inputs = list(parts)
         if family in _SEI:
@@ -213,7 +226,8 @@ def stitch(parts: list[Path], family: str, out: Path) -> Path:
             inputs = []
             for k, p in enumerate(parts):
                 ts = Path(tmp) / f"shot{k:04d}.ts"
-                bsf = annexb if k == 0 else f"{annexb},filter_units=remove_types={_SEI[family]}"
+                bsf = (annexb if k == 0 and keep_first_sei
+                       else f"{annexb},filter_units=remove_types={_SEI[family]}")
                 ffmpeg_tool.run(["-y", "-i", ffmpeg_tool.path_arg(p), "-c", "copy", "-bsf:v", bsf,
                                  "-muxdelay", "0", "-muxpreload", "0", "-f", "mpegts",
                                  ffmpeg_tool.path_arg(ts)], what=f"stitching shot {k}")
@@ -324,36 +338,54 @@ def decoder_kmac_per_pixel(p: Point) -> float | None:
         return None
 
 
-def _candidates(proj: Project, codec_keys: set[str], shots: list[list[int]],
-                min_fps: float | None, removed: list[str],
-                max_kmac: float | None = None) -> list[list[Candidate]]:
+def _budget_reason(p: Point, min_fps: float | None, max_kmac: float | None) -> str:
+    """Why the decoder budget removes candidate ``p`` ("" when it fits)."""
+    if min_fps and p.decode_fps and p.decode_fps < min_fps:
+        return f"decodes at {p.decode_fps:.0f} frames/s < {min_fps:g}"
+    if max_kmac is not None:
+        kmac = decoder_kmac_per_pixel(p)
+        if kmac is not None and kmac > max_kmac:
+            return f"decoder costs {kmac:.1f} kMAC/pixel > {max_kmac:g}"
+    return ""
+
+
+def _gather(proj: Project, codecs: list[str], shots: list[list[int]],
+            min_fps: float | None, max_kmac: float | None,
+            summary: OptimiseSummary) -> dict[str, list[list[Candidate]]]:
+    """Every usable shot candidate per codec and shot (not yet reduced to hulls). Candidates
+    the decoder budget removes are flagged on their point (``over_budget``: why) and listed
+    in ``proj.decoder_budget`` and the summary; flags of an earlier run are cleared first."""
     ref = proj.reference
     assert ref is not None
     pixels = ref.width * ref.height
-    per_shot: list[list[Candidate]] = [[] for _ in shots]
+    out = {c: [[] for _ in shots] for c in codecs}
     index = {tuple(s): k for k, s in enumerate(shots)}
+    removed: dict[str, str] = {}
     for p in proj.points.values():
-        if p.status != DONE or not p.is_shot or p.codec not in codec_keys:
+        if not p.is_shot:
+            continue
+        p.over_budget = ""
+        if p.status != DONE or p.codec not in out:
             continue
         k = index.get(tuple(p.frame_range))
         if k is None:
             continue
-        if min_fps and p.decode_fps and p.decode_fps < min_fps:
-            removed.append(p.id)
+        why = _budget_reason(p, min_fps, max_kmac)
+        if why:
+            p.over_budget = removed[p.id] = why
             continue
-        if max_kmac is not None:
-            kmac = decoder_kmac_per_pixel(p)
-            if kmac is not None and kmac > max_kmac:
-                removed.append(p.id)
-                continue
         mse = proj.point_frames(p.id).get("mse_y") or []
         if not mse:
             continue
         sse = float(np.sum(mse)) * pixels
         # stitching drops each shot's info SEI (the first shot's is kept: see the budget)
         sei = sei_bytes(proj.folder / p.stream, encoders.CODECS[p.codec].family)
-        per_shot[k].append(Candidate(k, p, 8.0 * (p.bytes - sei), sse, 8.0 * sei))
-    return [hull(c) for c in per_shot]
+        out[p.codec][k].append(Candidate(k, p, 8.0 * (p.bytes - sei), sse, 8.0 * sei))
+    proj.decoder_budget = {"min_decode_fps": min_fps, "max_kmac_per_pixel": max_kmac,
+                           "removed": removed}
+    summary.removed_by_budget = sorted(removed)
+    summary.budget_reasons = dict(sorted(removed.items()))
+    return out
 
 
 def _score_stitched(proj: Project, path: Path, codec: str) -> tuple[dict, dict, float]:
@@ -361,16 +393,31 @@ def _score_stitched(proj: Project, path: Path, codec: str) -> tuple[dict, dict, 
     score it against the whole reference."""
     ref = proj.reference
     assert ref is not None
-    clip = proj.reference_clip()
     from studio.codec.encoders.pyav_backend import decode_sequential
     spec = encoders.CODECS[codec]
     frames = (encoders.encoder_for(spec).decode(spec, path, ref, ref.frames) if spec.image
               else decode_sequential(path, ref, ref.frames))
+    return score_frames(proj, frames)
+
+
+def score_frames(proj: Project, frames) -> tuple[dict, dict, float]:
+    """Score decoded frames of the whole clip (each numbered as a reference frame) against the
+    reference: (per-frame columns, pooled metrics, frames/s of decode + score). The one scoring
+    path of stitched and mixed per-shot points."""
+    ref = proj.reference
+    assert ref is not None
+    clip = proj.reference_clip()
     scores = []
     t0 = time.perf_counter()
+    seen = 0
     for df in frames:
+        if df.index != seen:
+            raise encoders.AlignmentError(f"decoded frame {df.index} where {seen} was due")
         scores.append(metrics.score_frame(clip.planes(df.index), df.planes, ref.bit_depth,
                                           True, False))
+        seen += 1
+    if seen != ref.frames:
+        raise encoders.AlignmentError(f"decoded {seen} frames, expected {ref.frames}")
     dec = time.perf_counter() - t0
     cols = metrics.columns(scores)
     return cols, metrics.pool(cols, ref.bit_depth), ref.frames / dec if dec > 0 else 0.0
@@ -422,12 +469,21 @@ def run_optimise(spec: OptimiseSpec, folder: str | os.PathLike, ctx: JobContext)
     try:
         ref = proj.reference
         assert ref is not None
+        raw = _gather(proj, list(spec.codecs), summary.shots, spec.min_decode_fps,
+                      spec.max_kmac_per_pixel, summary)
+        proj.save()                       # the budget flags, before anything is chosen
+        curve_rates = _curve_rates(folder, spec) if spec.curve else {}
+        at_target: dict[str, Point] = {}
         for c in spec.codecs:
             family = encoders.CODECS[c].family
-            hulls = _candidates(proj, {c}, summary.shots, spec.min_decode_fps,
-                                summary.removed_by_budget, spec.max_kmac_per_pixel)
-            targets = [spec.target_kbps] + (_curve_rates(folder, spec).get(c, []) if spec.curve
-                                             else [])
+            hulls = [hull(per) for per in raw[c]]
+            if any(not h for h in hulls):
+                if mixed_on(spec):        # the mixed choice may still cover every shot
+                    summary.notes.append(f"{c}: a shot has no candidate within the decoder "
+                                         f"budget; {c} alone is not optimised")
+                    continue
+                choose(hulls, 0.0)        # raises the clear refusal
+            targets = [spec.target_kbps] + curve_rates.get(c, [])
             seen: set[tuple[str, ...]] = set()
             for target in sorted(set(round(t, 1) for t in targets)):
                 ctx.check()
@@ -440,18 +496,58 @@ def run_optimise(spec: OptimiseSpec, folder: str | os.PathLike, ctx: JobContext)
                 proj.points[pt.id] = pt
                 summary.chosen[pt.id] = [s["point"] for s in pt.shots]
                 proj.save()
+                if target == spec.target_kbps:
+                    at_target[c] = pt
                 if abs(pt.bitrate_kbps - target) > 0.05 * target and target == spec.target_kbps:
                     summary.notes.append(
                         f"{c}: the per-shot ladder reaches {_reach(hulls, ref)} kbit/s; the "
                         f"target {target:g} kbit/s gave {pt.bitrate_kbps:.1f} (widen the ladder "
                         f"with --values)")
+        if spec.mixed and len(spec.codecs) < 2:
+            summary.notes.append("--mixed needs two or more codecs; with one, its per-shot "
+                                 "choice already pools its presets")
+        if mixed_on(spec):
+            # the first segment keeps its encoder's info SEI, the others lose it: charge each
+            # candidate exactly that (not the largest SEI of any codec, as one family's
+            # budget does), so a cheap-SEI codec on the first shot is not penalised
+            hulls = [hull([replace(x, bits=x.bits + (x.kept_bits if k == 0 else 0.0),
+                                   kept_bits=0.0)
+                           for c in spec.codecs for x in raw[c][k]])
+                     for k in range(len(summary.shots))]
+            # the mixed curve: at the target, and at the first codec's fixed-ladder rates
+            targets = [spec.target_kbps] + curve_rates.get(spec.codecs[0], [])
+            seen = set()
+            for target in sorted(set(round(t, 1) for t in targets)):
+                ctx.check()
+                chosen = choose(hulls, _budget(hulls, target, ref))
+                picked = tuple(x.point.id for x in chosen)
+                if picked in seen and target != spec.target_kbps:
+                    continue
+                seen.add(picked)
+                pt = _make_mixed(proj, chosen, target, ref)
+                proj.points[pt.id] = pt
+                summary.chosen[pt.id] = [s["point"] for s in pt.shots]
+                summary.mixed.append(pt.id)
+                note = ""
+                if target == spec.target_kbps:
+                    note = _compare_note(pt, at_target)
+                    summary.notes.append(note)
+                    if abs(pt.bitrate_kbps - target) > 0.05 * target:
+                        summary.notes.append(
+                            f"mixed: the pooled per-shot ladder reaches {_reach(hulls, ref)} "
+                            f"kbit/s; the target {target:g} kbit/s gave {pt.bitrate_kbps:.1f}")
+                files = write_mixed_report(proj, pt, note)
+                pt.report = str(files[0].relative_to(proj.folder))
+                summary.reports += [str(f) for f in files]
+                proj.save()
         if summary.removed_by_budget:
             limits = [f"decode slower than {spec.min_decode_fps:g} frames/s"
                       if spec.min_decode_fps else "",
                       f"cost more than {spec.max_kmac_per_pixel:g} kMAC/pixel to decode"
                       if spec.max_kmac_per_pixel else ""]
             summary.notes.append(f"{len(summary.removed_by_budget)} shot encodes "
-                                 f"{' or '.join(x for x in limits if x)} and were not considered")
+                                 f"{' or '.join(x for x in limits if x)} and were not considered "
+                                 f"(flagged over_budget in project.json)")
         for n in summary.notes:
             if n not in proj.notes:
                 proj.notes.append(n)
@@ -460,6 +556,29 @@ def run_optimise(spec: OptimiseSpec, folder: str | os.PathLike, ctx: JobContext)
         proj.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def mixed_on(spec: OptimiseSpec) -> bool:
+    """The mixed choice runs when asked for, or by default whenever several codecs are given."""
+    return len(spec.codecs) >= 2 and spec.mixed is not False
+
+
+def _compare_note(mixed: Point, singles: dict[str, Point]) -> str:
+    """How the mixed choice compares with the best single-codec per-shot choice (by the
+    MSE-pooled PSNR-Y that both optimise) at the same target."""
+    m = mixed.metrics
+    text = (f"mixed per-shot at {mixed.value:g} kbit/s: {mixed.bitrate_kbps:.1f} kbit/s, PSNR-Y "
+            f"{m.get('psnr_y', float('nan')):.2f} dB (MSE-pooled "
+            f"{m.get('psnr_y_global', float('nan')):.2f})")
+    if not singles:
+        return text + "; no single-codec per-shot point at this target to compare with"
+    best = max(singles.values(), key=lambda p: p.metrics.get("psnr_y_global", -math.inf))
+    b = best.metrics
+    d = m.get("psnr_y_global", math.nan) - b.get("psnr_y_global", math.nan)
+    return (text + f"; best single codec {best.codec}: {best.bitrate_kbps:.1f} kbit/s, PSNR-Y "
+            f"{b.get('psnr_y', float('nan')):.2f} dB (MSE-pooled "
+            f"{b.get('psnr_y_global', float('nan')):.2f}): mixed {d:+.2f} dB at "
+            f"{100 * (mixed.bitrate_kbps / best.bitrate_kbps - 1):+.1f} % rate")
 
 
 def _curve_rates(folder: Path, spec: OptimiseSpec) -> dict[str, list[float]]:
@@ -508,11 +627,133 @@ def _make_point(proj: Project, codec: str, family: str, chosen: list[Candidate],
         file_kbps=8.0 * fbytes / duration / 1000.0,
         bpp=8.0 * sbytes / (ref.width * ref.height * ref.frames), metrics=pooled,
         backend="stitched", encoder=encoders.CODECS[codec].encoder, decode_fps=dec_fps,
-        shots=[{"frames": c.point.frame_range, "point": c.point.id, "value": c.point.value,
-                "preset": c.point.preset, "kbps": c.point.bitrate_kbps,
-                "psnr_y": c.point.metrics.get("psnr_y"), "decode_fps": c.point.decode_fps}
-               for c in chosen],
+        shots=[_shot_entry(c.point) for c in chosen],
         finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+def _shot_entry(p: Point) -> dict:
+    return {"frames": p.frame_range, "point": p.id, "codec": p.codec, "value": p.value,
+            "preset": p.preset, "kbps": p.bitrate_kbps, "psnr_y": p.metrics.get("psnr_y"),
+            "vmaf": p.metrics.get("vmaf"), "decode_fps": p.decode_fps}
+
+
+def _make_mixed(proj: Project, chosen: list[Candidate], target: float, ref) -> Point:
+    """The mixed choice as a point: one segment file per shot (remuxed like stitching, the
+    info SEI kept in the first only), decoded in order and scored on the whole clip."""
+    import shutil
+
+    pid = f"{MIXED}_pershot_{target:g}k"
+    seg_dir = proj.folder / "streams" / pid
+    shutil.rmtree(seg_dir, ignore_errors=True)
+    seg_dir.mkdir(parents=True)
+    shots: list[dict] = []
+    sbytes = fbytes = 0
+    for k, c in enumerate(chosen):
+        p = c.point
+        path = stitch([proj.folder / p.stream], encoders.CODECS[p.codec].family,
+                      seg_dir / f"shot{k:03d}_{p.codec}", keep_first_sei=k == 0)
+        seg, size = stitched_bytes(path)
+        sbytes += seg
+        fbytes += size
+        shots.append({**_shot_entry(p), "stream": str(path.relative_to(proj.folder)),
+                      "bytes": seg,
+                      "kbps": p.bitrate_kbps * seg / p.bytes if p.bytes else 0.0})
+    pt = Point(id=pid, codec=MIXED, preset="", mode="pershot", value=float(target),
+               shots=shots)
+    cols, pooled, dec_fps = score_frames(proj, mixed_frames(proj.folder, pt, ref))
+    frames_rel = f"frames/{pid}.json"
+    write_json(proj.folder / frames_rel, {**cols, "shot": [k for k, c in enumerate(chosen)
+                                                           for _ in range(c.point.frames)]})
+    duration = ref.duration_s
+    pt.status, pt.stream, pt.frames_file, pt.frames = DONE, f"streams/{pid}", frames_rel, ref.frames
+    pt.bytes, pt.file_bytes = sbytes, fbytes
+    pt.bitrate_kbps = 8.0 * sbytes / duration / 1000.0
+    pt.file_kbps = 8.0 * fbytes / duration / 1000.0
+    pt.bpp = 8.0 * sbytes / (ref.width * ref.height * ref.frames)
+    pt.metrics, pt.decode_fps, pt.backend = pooled, dec_fps, "segments"
+    pt.encoder = "+".join(sorted({encoders.CODECS[c.point.codec].encoder for c in chosen}))
+    pt.finished = time.strftime("%Y-%m-%dT%H:%M:%S")
+    return pt
+
+
+_REPORT_COLUMNS = ("shot", "first_frame", "last_frame", "codec", "preset", "setting", "kbps",
+                   "psnr_y", "vmaf", "decode_fps", "segment", "candidate")
+
+
+def mixed_report(proj: Project, pt: Point, comparison: str = "") -> dict:
+    """What the mixed point's report files hold: every shot's choice, the totals, the
+    whole-clip score and the candidates the decoder budget removed."""
+    rows = []
+    for k, sh in enumerate(pt.shots):
+        spec = encoders.CODECS.get(sh["codec"])
+        rows.append({"shot": k, "first_frame": sh["frames"][0], "last_frame": sh["frames"][1] - 1,
+                     "codec": sh["codec"], "preset": sh["preset"],
+                     "setting": f"{getattr(spec, 'value_name', 'CRF')} {sh['value']:g}",
+                     "kbps": round(sh["kbps"], 3), "psnr_y": sh.get("psnr_y"),
+                     "vmaf": sh.get("vmaf"), "decode_fps": round(sh["decode_fps"], 1),
+                     "segment": sh["stream"], "candidate": sh["point"]})
+    whole = {k: pt.metrics[k] for k in ("psnr_y", "psnr_y_global", "psnr_yuv", "ssim_y", "vmaf")
+             if k in pt.metrics}
+    return {"point": pt.id, "source": proj.source, "target_kbps": pt.value,
+            "total_kbps": pt.bitrate_kbps, "file_kbps": pt.file_kbps, "frames": pt.frames,
+            "whole_clip": whole, "decode_fps": pt.decode_fps, "shots": rows,
+            "comparison": comparison, "decoder_budget": proj.decoder_budget}
+
+
+def write_mixed_report(proj: Project, pt: Point, comparison: str = "") -> list[Path]:
+    """reports/<id>.json, .csv and a self-contained .html table of a mixed per-shot point."""
+    import csv
+    import html
+    import io
+
+    data = mixed_report(proj, pt, comparison)
+    folder = proj.folder / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / f"{pt.id}.{ext}" for ext in ("json", "csv", "html")]
+    write_json(files[0], data)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(_REPORT_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for r in data["shots"]:
+        w.writerow({k: "" if r[k] is None else r[k] for k in _REPORT_COLUMNS})
+    w.writerow({"shot": "total", "kbps": round(pt.bitrate_kbps, 3),
+                "psnr_y": whole_psnr(pt), "vmaf": pt.metrics.get("vmaf", ""),
+                "decode_fps": round(pt.decode_fps, 1), "segment": pt.stream})
+    with atomic_path(files[1]) as t:
+        t.write_text(buf.getvalue(), encoding="utf-8")
+
+    def cell(v) -> str:
+        if v is None:
+            return "<td>-</td>"
+        if isinstance(v, float):
+            v = f"{v:.2f}"
+        return f"<td>{html.escape(str(v))}</td>"
+
+    body = "".join("<tr>" + "".join(cell(r[k]) for k in _REPORT_COLUMNS) + "</tr>\n"
+                   for r in data["shots"])
+    whole = ", ".join(f"{k} {v:.3f}" for k, v in data["whole_clip"].items())
+    removed = data["decoder_budget"].get("removed") or {}
+    budget = ("".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in removed.items())
+              or "<li>none</li>")
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(pt.id)}"
+            f"</title><style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}"
+            f"td,th{{border:1px solid #999;padding:2px 6px;text-align:right}}</style></head>"
+            f"<body><h1>Mixed per-shot choice {html.escape(pt.id)}</h1>"
+            f"<p>{html.escape(Path(proj.source).name)}: target {pt.value:g} kbit/s, total "
+            f"{pt.bitrate_kbps:.2f} kbit/s (files {pt.file_kbps:.2f}), {pt.frames} frames, "
+            f"whole clip: {html.escape(whole)}; decode {pt.decode_fps:.0f} frames/s</p>"
+            + (f"<p>{html.escape(comparison)}</p>" if comparison else "")
+            + "<table><tr>" + "".join(f"<th>{c}</th>" for c in _REPORT_COLUMNS) + "</tr>\n"
+            + body + "</table><h2>Removed by the decoder budget</h2><ul>" + budget
+            + "</ul></body></html>\n")
+    with atomic_path(files[2]) as t:
+        t.write_text(page, encoding="utf-8")
+    return files
+
+
+def whole_psnr(pt: Point):
+    v = pt.metrics.get("psnr_y")
+    return "" if v is None else round(v, 4)
 
 
 def optimise_job(spec: OptimiseSpec, folder: str | os.PathLike) -> Job:

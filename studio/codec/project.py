@@ -36,6 +36,10 @@ VERSION = 1
 
 DONE, FAILED, PENDING = "done", "failed", "pending"
 
+# codec key of a per-shot point whose shots use different codec families: not one stream but
+# one segment file per shot (``streams/<id>/``), decoded in order (see mixed_frames)
+MIXED = "mixed"
+
 
 def point_id(codec: str, preset: str, mode: str, value: float,
              frame_range: list[int] | tuple[int, int] | None = None) -> str:
@@ -83,11 +87,13 @@ class Point:
 
     decode_fps: float = 0.0    # measured decoder speed at the clip's resolution
     shots: list[dict] = field(default_factory=list)   # per-shot choice of a stitched point
+    over_budget: str = ""      # a shot candidate the decoder budget removed: why ("" = kept)
+    report: str = ""           # a mixed per-shot point's report (.json; .csv/.html beside it)
 
     @property
     def label(self) -> str:
         unit = {"bitrate": "kbps", "pershot": "kbps per-shot"}.get(self.mode, self.mode.upper())
-        text = f"{self.codec} {self.preset} {unit} {self.value:g}"
+        text = " ".join(x for x in (self.codec, self.preset, unit, f"{self.value:g}") if x)
         if self.frame_range:
             text += f" (frames {self.frame_range[0]}-{self.frame_range[1] - 1})"
         return text
@@ -123,7 +129,7 @@ class Curve:
         knobs = {"vp9": "cpu-used", "aom": "cpu-used", "rav1e": "speed", "jxl": "effort",
                  "webp": "method", "avif": "cpu-used"}
         spec = encoders.CODECS.get(self.codec)
-        name = spec.label if spec else self.codec
+        name = spec.label if spec else ("mixed codecs" if self.codec == MIXED else self.codec)
         family = getattr(spec, "family", self.codec.replace("-intra", ""))
         knob = getattr(spec, "preset_name", "") or knobs.get(family, "preset")
         only = bool(spec) and len(getattr(spec, "presets", ())) <= 1   # nothing to tell apart
@@ -179,6 +185,9 @@ class Project:
         self.notes: list[str] = []
         self.ladders: dict[str, dict] = {}   # codec/preset -> adaptive ladder and its probes
         self.shots: list[list[int]] = []     # [first, end) frame ranges of the detected shots
+        # the per-shot optimiser's decoder budget: {"min_decode_fps", "max_kmac_per_pixel",
+        # "removed": {point id: why}}; the removed points also carry Point.over_budget
+        self.decoder_budget: dict = {}
         self.created = time.strftime("%Y-%m-%dT%H:%M:%S")
         self._clip: ReferenceClip | None = None
         self._readers: dict[str, encoders.FrameReader] = {}   # viewer cache, 4 newest
@@ -219,6 +228,7 @@ class Project:
             proj.notes = list(data.get("notes", []))
             proj.ladders = dict(data.get("ladders", {}))
             proj.shots = [list(s) for s in data.get("shots", [])]
+            proj.decoder_budget = dict(data.get("decoder_budget") or {})
             if data.get("reference"):
                 proj.reference = ReferenceInfo.from_dict(data["reference"])
             for d in data.get("points", []):
@@ -237,6 +247,7 @@ class Project:
             "notes": self.notes,
             "ladders": self.ladders,
             "shots": self.shots,
+            "decoder_budget": self.decoder_budget,
             "points": [asdict(p) for p in self.points.values()],
         }
 
@@ -299,6 +310,8 @@ class Project:
         ref = self.reference
         assert ref is not None
         reader = self._readers.pop(pid, None)
+        if reader is None and pt.codec == MIXED:
+            reader = MixedFrameReader(self.folder, pt, ref)
         if reader is None:
             spec = encoders.codec_spec(pt.codec)
             if pt.mode == "pershot" and not spec.image:
@@ -318,6 +331,8 @@ class Project:
             raise UserError(f"{self.folder}: point {pid} has no stream ({pt.status})")
         ref = self.reference
         assert ref is not None
+        if pt.codec == MIXED:
+            return mixed_frames(self.folder, pt, ref)
         spec = encoders.codec_spec(pt.codec)
         if pt.mode == "pershot" and not spec.image:
             from studio.codec.encoders.pyav_backend import decode_sequential
@@ -339,6 +354,62 @@ class Project:
         if self._clip is not None:
             self._clip.close()
             self._clip = None
+
+
+def _segment_frames(folder: Path, shot: dict, ref: ReferenceInfo,
+                    ) -> Iterator[encoders.DecodedFrame]:
+    """Decoded frames of one segment of a mixed point, numbered within its shot."""
+    spec = encoders.codec_spec(shot["codec"])
+    a, b = shot["frames"]
+    path = folder / shot["stream"]
+    if spec.image or path.is_dir():
+        return encoders.encoder_for(spec).decode(spec, path, ref, b - a)
+    from studio.codec.encoders.pyav_backend import decode_sequential
+    return decode_sequential(path, ref, b - a)
+
+
+def mixed_frames(folder: str | os.PathLike, pt: Point, ref: ReferenceInfo,
+                 ) -> Iterator[encoders.DecodedFrame]:
+    """Every frame of a mixed per-shot point: each shot's segment decoded by its own codec,
+    in order, numbered as frames of the whole clip."""
+    folder = Path(folder)
+    for shot in pt.shots:
+        first = int(shot["frames"][0])
+        for df in _segment_frames(folder, shot, ref):
+            yield encoders.DecodedFrame(first + df.index, df.planes, df.pict_type)
+
+
+class MixedFrameReader(encoders.FrameReader):
+    """Random access into a mixed point for the viewer: one segment reader at a time."""
+
+    def __init__(self, folder: Path, pt: Point, ref: ReferenceInfo) -> None:
+        self.folder, self.pt, self.ref = folder, pt, ref
+        self._k = -1
+        self._reader: encoders.FrameReader | None = None
+
+    def planes(self, index: int):
+        for k, shot in enumerate(self.pt.shots):
+            a, b = shot["frames"]
+            if a <= index < b:
+                break
+        else:
+            raise IndexError(f"{self.pt.id}: frame {index} is in no shot")
+        if k != self._k or self._reader is None:
+            self.close()
+            spec = encoders.codec_spec(shot["codec"])
+            path = self.folder / shot["stream"]
+            if spec.image or path.is_dir():
+                self._reader = encoders.encoder_for(spec).reader(spec, path, self.ref)
+            else:
+                from studio.codec.encoders.pyav_backend import SequentialFrameReader
+                self._reader = SequentialFrameReader(path, self.ref)
+            self._k = k
+        return self._reader.planes(index - a)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self._reader, self._k = None, -1
 
 
 def load_project(path: str | os.PathLike) -> Project:

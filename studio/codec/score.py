@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from studio.codec import encoders, ffmetrics, metrics
-from studio.codec.project import Point, Project, read_json, write_json
+from studio.codec.project import MIXED, Point, Project, mixed_frames, read_json, write_json
 from studio.codec.reference import ReferenceClip, ReferenceInfo, Y4MReader, Y4MWriter
 from studio.jobs import Cancelled, Job, JobContext, UserError
 
@@ -116,7 +116,15 @@ def decode_to_y4m(folder: Path, pt: Point, ref: ReferenceInfo, out_path: Path,
     first, end = _frame_range(pt, ref)
     with open(out_path, "wb") as fh:
         writer = Y4MWriter(fh, ref.width, ref.height, ref.fps, ref.pix_fmt, ref.full_range)
-        for df in encoders.decode_points(folder / pt.stream, ref, end - first, codec=pt.codec):
+        if pt.codec == MIXED:                # one segment per shot, each its own codec
+            frames = mixed_frames(folder, pt, ref)
+        elif pt.mode == "pershot" and not encoders.codec_spec(pt.codec).image:
+            # a stitched MPEG-TS/Matroska file: its clock is offset, count pictures instead
+            from studio.codec.encoders.pyav_backend import decode_sequential
+            frames = decode_sequential(folder / pt.stream, ref, end - first)
+        else:
+            frames = encoders.decode_points(folder / pt.stream, ref, end - first, codec=pt.codec)
+        for df in frames:
             writer.write(df.planes)
             on_frame(df.index, df.planes)
     return writer.frames
