@@ -24,9 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studio.motion.sampling import sample_clip  # noqa: E402
-from studio.motion.library import load_builtin  # noqa: E402
-from studio.motion.phase import clip_features, compute_phase, windows  # noqa: E402
+from studio.motion.core.sampling import sample_clip  # noqa: E402
+from studio.motion.io.library import load_builtin  # noqa: E402
+from studio.motion.learned.phase import clip_features, compute_phase, windows  # noqa: E402
 from studio.runtime.manifest import Manifest  # noqa: E402
 from studio.runtime.pool import SessionPool  # noqa: E402
 from studio.settings import cpu_count  # noqa: E402

@@ -24,9 +24,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studio.motion import dataset as D  # noqa: E402
-from studio.motion import style as S  # noqa: E402
-from studio.motion import transition as T  # noqa: E402
+from studio.motion.learned import dataset as D  # noqa: E402
+from studio.motion.learned import style as S  # noqa: E402
+from studio.motion.learned import transition as T  # noqa: E402
+from studio.runtime import models  # noqa: E402
 from studio.runtime.pool import SessionPool  # noqa: E402
 from studio.settings import cpu_count  # noqa: E402
 
@@ -73,7 +74,7 @@ def main() -> int:
           f"onnxruntime CPU; batch {b}")
 
     # -- TransitionNet --------------------------------------------------------------------------
-    tman = T.get_pool(sessions=1).manifest
+    tman = models.pool(T.ROLE, sessions=1).manifest
     walk = long_walk(max(args.seconds, 6.0))
     pos, quat = D.clip_arrays(walk)
     length = T.CONTEXT + n + 1

@@ -1,4 +1,4 @@
-"""Physics playback benchmark: pybullet's pretrained DeepMimic policies in studio.motion.physics.
+"""Physics playback benchmark: pybullet's pretrained DeepMimic policies in studio.motion.physics.simulation.
 
 Per policy, ``--episodes`` episodes of up to ``--seconds`` simulated seconds, each starting at
 a different phase of the reference clip (drawn as the DeepMimic environment does, "reference
@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studio.motion.physics import POLICY_HZ, SIM_HZ, Simulation, policy_names  # noqa: E402
+from studio.motion.physics.simulation import POLICY_HZ, SIM_HZ, Simulation, policy_names  # noqa: E402
 
 
 def run_policy(name: str, episodes: int, seconds: float, seed: int = 0,
@@ -78,7 +78,7 @@ def env_loop(name: str, episodes: int, seconds: float, seed: int = 0) -> list[fl
     import pybullet_data
     from pybullet_utils.arg_parser import ArgParser
 
-    from studio.motion import physics as P
+    from studio.motion.physics import simulation as P
 
     P._import_env()
     from pybullet_envs.deep_mimic.env.pybullet_deep_mimic_env import (

@@ -151,7 +151,7 @@ def _motion_dim(key: str) -> int:
 
 
 def _style_extra(key):
-    # the class definitions' defaults name studio.motion.dataset.MOTION_DIM
+    # the class definitions' defaults name studio.motion.learned.dataset.MOTION_DIM
     return lambda: {"D": types.SimpleNamespace(MOTION_DIM=_motion_dim(key))}
 
 

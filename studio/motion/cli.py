@@ -12,7 +12,7 @@ from studio.jobs import Job, UserError
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from studio.motion.library import builtin_clips, clips_dir, load_builtin
+    from studio.motion.io.library import builtin_clips, clips_dir, load_builtin
 
     clips = builtin_clips()
     if not clips:
@@ -29,8 +29,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def describe(clip, source: str) -> list[str]:
     """The ``motion info`` text, as lines (the UI can show the same summary)."""
-    from studio.motion.contacts import foot_contacts, foot_sliding
-    from studio.motion.fk import forward_kinematics, root_trajectory
+    from studio.motion.core.contacts import foot_contacts, foot_sliding
+    from studio.motion.core.fk import forward_kinematics, root_trajectory
 
     sk = clip.skeleton
     ends = sk.end_sites
@@ -44,7 +44,7 @@ def describe(clip, source: str) -> list[str]:
         f"up axis {'XYZ'[sk.up]}",
         "            " + ", ".join(n for j, n in enumerate(sk.names) if not ends[j]),
     ]
-    from studio.motion.units import estimate_units
+    from studio.motion.core.units import estimate_units
 
     pose = forward_kinematics(clip)
     lines.append(f"units:     {estimate_units(clip, pose).label}")
@@ -71,7 +71,7 @@ def describe(clip, source: str) -> list[str]:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from studio.motion.files import load_clip
+    from studio.motion.io.files import load_clip
 
     clip = load_clip(args.clip)
     print("\n".join(describe(clip, args.clip)))
@@ -80,7 +80,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from studio.cli_progress import exit_code
-    from studio.motion.files import convert_job
+    from studio.motion.io.files import convert_job
 
     if args.fps is not None and not args.fps > 0:
         raise UserError(f"--fps must be positive, got {args.fps}")
@@ -95,9 +95,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from studio.cli_progress import exit_code
-    from studio.motion.display import clip_display
-    from studio.motion.files import load_clip
-    from studio.motion.render import Camera, render_mp4
+    from studio.motion.core.display import clip_display
+    from studio.motion.io.files import load_clip
+    from studio.motion.io.render import Camera, render_mp4
 
     if not args.fps > 0:
         raise UserError(f"--fps must be positive, got {args.fps}")
@@ -115,9 +115,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_roles(args: argparse.Namespace) -> int:
-    from studio.motion import rigmap
-    from studio.motion.files import load_clip
-    from studio.motion.skeleton import CORE_ROLES, ROLES, find_roles
+    from studio.motion.core import rigmap
+    from studio.motion.core.skeleton import CORE_ROLES, ROLES, find_roles
+    from studio.motion.io.files import load_clip
 
     sk = load_clip(args.clip).skeleton
     if args.clear:
@@ -151,8 +151,8 @@ def _cmd_roles(args: argparse.Namespace) -> int:
 def _cmd_phase(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from studio.motion.files import load_clip
-    from studio.motion.phase import compute_phase, contact_cadence, regularity
+    from studio.motion.io.files import load_clip
+    from studio.motion.learned.phase import compute_phase, contact_cadence, regularity
 
     clip = load_clip(args.clip)
     tr = compute_phase(clip)
@@ -176,8 +176,8 @@ def _cmd_phase(args: argparse.Namespace) -> int:
 
 def _cmd_blend(args: argparse.Namespace) -> int:
     from studio.cli_progress import exit_code
-    from studio.motion.blend import blend_clips, blend_sliding, crossfade_weights
-    from studio.motion.files import load_clip, save_clip
+    from studio.motion.io.files import load_clip, save_clip
+    from studio.motion.learned.blend import blend_clips, blend_sliding, crossfade_weights
 
     fps = 30.0
 
@@ -204,8 +204,8 @@ LICENCE_NOTE = ("licence: {model} was trained on Bandai-Namco-Research-Motiondat
 
 def _cmd_transition(args: argparse.Namespace) -> int:
     from studio.cli_progress import exit_code
-    from studio.motion.files import load_clip, save_clip
-    from studio.motion.transition import transition
+    from studio.motion.io.files import load_clip, save_clip
+    from studio.motion.learned.transition import transition
 
     def work(ctx):
         a, b = load_clip(args.a), load_clip(args.b)
@@ -229,8 +229,8 @@ def _cmd_transition(args: argparse.Namespace) -> int:
 
 def _cmd_style(args: argparse.Namespace) -> int:
     from studio.cli_progress import exit_code
-    from studio.motion import style as S
-    from studio.motion.files import load_clip, save_clip
+    from studio.motion.io.files import load_clip, save_clip
+    from studio.motion.learned import style as S
 
     def work(ctx):
         content, style_clip = load_clip(args.content), load_clip(args.style)
@@ -258,7 +258,7 @@ def _cmd_style(args: argparse.Namespace) -> int:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from studio.cli_progress import exit_code
-    from studio.motion.physics import parse_push, simulate_job
+    from studio.motion.physics.simulation import parse_push, simulate_job
 
     pushes = tuple(parse_push(p) for p in args.push or ())
     result = run_job_cli(simulate_job(args.policy, args.seconds, args.out, pushes,

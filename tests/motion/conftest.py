@@ -13,12 +13,12 @@ def bandai(shared_data):
 @pytest.fixture(scope="session")
 def walk():
     pytest.importorskip("pybullet_data", reason="the built-in clips ship with pybullet")
-    from studio.motion.library import load_builtin
+    from studio.motion.io.library import load_builtin
 
     return load_builtin("walk")
 
 
 @pytest.fixture(autouse=True)
 def _user_data(tmp_path_factory, monkeypatch):
-    """Keep saved joint mappings (studio.motion.rigmap) out of the real user data folder."""
+    """Keep saved joint mappings (studio.motion.core.rigmap) out of the real user data folder."""
     monkeypatch.setenv("STUDIO_USER_DATA", str(tmp_path_factory.mktemp("user-data")))

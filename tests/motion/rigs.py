@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from studio.motion.bvh import write_bvh
-from studio.motion.clip import Clip
-from studio.motion.skeleton import Skeleton
+from studio.motion.core.clip import Clip
+from studio.motion.core.skeleton import Skeleton
+from studio.motion.io.bvh import write_bvh
 
 # Body points in centimetres, Y up, facing +Z, left = +X, arms out (T-pose).
 POINTS: dict[str, tuple[float, float, float]] = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from studio.motion.clip import Clip
-from studio.motion.deepmimic import HUMANOID
-from studio.motion.skeleton import Skeleton
+from studio.motion.core.clip import Clip
+from studio.motion.core.skeleton import Skeleton
+from studio.motion.io.deepmimic import HUMANOID
 
 CMU_NAMES = {
     "root": "Hips", "chest": "Spine1", "neck": "Neck", "head": "Head",
@@ -57,7 +57,7 @@ def rerig(clip: Clip, *, names: dict[str, str] | None = None, tpose: bool = True
         offsets.append(np.zeros(3))
         channels.append(())
     skel = Skeleton(new_names, parents, np.array(offsets), channels, up=2 if z_up else 1)
-    from studio.motion.fk import forward_kinematics
+    from studio.motion.core.fk import forward_kinematics
 
     pose = forward_kinematics(clip)
     t = clip.n_frames

@@ -3,12 +3,13 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from studio.jobs import Job, UserError
-from studio.motion.blend import (blend_clips, blend_job, blend_sliding, crossfade_weights,
+from studio.motion.learned.blend import (blend_clips, blend_job, blend_sliding, crossfade_weights,
                                  normalise_weights)
-from studio.motion.fk import forward_kinematics, root_trajectory
-from studio.motion.sampling import loop_transform, sample_clip
-from studio.motion.library import load_builtin
-from studio.motion.phase import model_available
+from studio.motion.core.fk import forward_kinematics, root_trajectory
+from studio.motion.core.sampling import loop_transform, sample_clip
+from studio.motion.io.library import load_builtin
+from studio.motion.learned.phase import ROLE as DEEPPHASE
+from studio.runtime import models
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -56,7 +57,7 @@ def test_sample_clip_reproduces_frames_and_cycles_loops(walk):
                                         ("aligned", "deepphase")])
 @pytest.mark.parametrize("which", [0, 1])
 def test_weight_one_returns_that_clip(walk, run, mode, phase, which):
-    if phase == "deepphase" and mode == "aligned" and not model_available():
+    if phase == "deepphase" and mode == "aligned" and not models.available(DEEPPHASE):
         pytest.skip("DeepPhase model not installed")
     src = (walk, run)[which]
     w = np.zeros((src.n_frames, 2))
@@ -70,7 +71,7 @@ def test_weight_one_returns_that_clip(walk, run, mode, phase, which):
 
 @pytest.mark.parametrize("phase", ["deepphase", "contacts"])
 def test_other_frame_rates(walk, run, phase):
-    if phase == "deepphase" and not model_available():
+    if phase == "deepphase" and not models.available(DEEPPHASE):
         pytest.skip("DeepPhase model not installed")
     w = np.zeros((90, 2))
     w[:, 0] = 1.0
@@ -117,7 +118,7 @@ def test_blend_is_root_relative(walk, run):
 
 @pytest.mark.parametrize("phase", ["deepphase", "contacts"])
 def test_aligned_blend_slides_less_than_naive(walk, run, phase):
-    if phase == "deepphase" and not model_available():
+    if phase == "deepphase" and not models.available(DEEPPHASE):
         pytest.skip("DeepPhase model not installed")
     clips = [walk, run]
     w = crossfade_weights(181, 2, 30, 150)

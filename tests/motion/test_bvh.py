@@ -3,8 +3,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from studio.jobs import UserError
-from studio.motion.bvh import bvh_text, read_bvh, write_bvh
-from studio.motion.fk import forward_kinematics
+from studio.motion.core.fk import forward_kinematics
+from studio.motion.io.bvh import bvh_text, read_bvh, write_bvh
 from tests.motion.synthetic import rerig
 
 SIMPLE = """HIERARCHY

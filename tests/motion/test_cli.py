@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from studio.motion import cli
-from studio.motion.deepmimic import read_deepmimic
-from studio.motion.bvh import read_bvh
+from studio.motion.io.bvh import read_bvh
+from studio.motion.io.deepmimic import read_deepmimic
+from studio.runtime import models
 
 pytest.importorskip("pybullet_data", reason="the built-in clips ship with pybullet")
 
@@ -95,7 +96,7 @@ def test_render_cli_writes_mp4(tmp_path):
 
 def test_phase_and_blend_cli(tmp_path, capsys):
     from studio.cli import main
-    from studio.motion.files import load_clip
+    from studio.motion.io.files import load_clip
 
     assert main(["motion", "phase", "run"]) == 0
     assert "dominant" in capsys.readouterr().out
@@ -110,10 +111,10 @@ def _needs(available: bool, what: str):
 
 
 def test_transition_cli_model_and_linear(tmp_path, capsys):
-    from studio.motion import transition as T
-    from studio.motion.files import load_clip
+    from studio.motion.io.files import load_clip
+    from studio.motion.learned import transition as T
 
-    _needs(T.model_available(), "models/transition")
+    _needs(models.available(T.ROLE), "models/transition")
     out = tmp_path / "t.bvh"
     code, text, _ = run(capsys, "transition", "walk", "20", "run", "5", "20", str(out), "-q")
     assert code == 0, text
@@ -130,9 +131,9 @@ def test_transition_cli_model_and_linear(tmp_path, capsys):
 
 
 def test_transition_cli_errors(tmp_path, capsys):
-    from studio.motion import transition as T
+    from studio.motion.learned import transition as T
 
-    _needs(T.model_available(), "models/transition")
+    _needs(models.available(T.ROLE), "models/transition")
     out = tmp_path / "t.bvh"
     code, _, err = run(capsys, "transition", "walk", "20", "run", "5", "70", str(out), "-q")
     assert code == 1 and "5 to 60 frames" in err and not out.exists()
@@ -142,8 +143,8 @@ def test_transition_cli_errors(tmp_path, capsys):
 
 
 def test_style_cli(tmp_path, capsys):
-    from studio.motion import style as S
-    from studio.motion.files import load_clip
+    from studio.motion.io.files import load_clip
+    from studio.motion.learned import style as S
 
     _needs(S.model_available("vae"), "models/style_vae")
     out = tmp_path / "s.txt"
@@ -182,7 +183,7 @@ def test_ctrl_c_during_render_cancels_cleanly(tmp_path):
     import time
     from pathlib import Path
 
-    from studio.motion.bvh import write_bvh
+    from studio.motion.io.bvh import write_bvh
     from tests.motion.rigs import make_clip
 
     src = tmp_path / "walk.bvh"
@@ -216,7 +217,7 @@ def test_ctrl_c_during_render_cancels_cleanly(tmp_path):
 
 
 def test_roles_cli_shows_fixes_and_clears_a_mapping(tmp_path, capsys):
-    from studio.motion.bvh import write_bvh
+    from studio.motion.io.bvh import write_bvh
     from tests.motion.rigs import make_clip
 
     src = tmp_path / "bio.bvh"

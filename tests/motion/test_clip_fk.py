@@ -3,9 +3,9 @@ import pytest
 from scipy.spatial.transform import Rotation, Slerp
 
 from studio.jobs import UserError
-from studio.motion.clip import Clip, resample
-from studio.motion.fk import forward_kinematics, rest_positions, root_trajectory
-from studio.motion.deepmimic import HUMANOID
+from studio.motion.core.clip import Clip, resample
+from studio.motion.core.fk import forward_kinematics, rest_positions, root_trajectory
+from studio.motion.io.deepmimic import HUMANOID
 
 
 def test_resample_up_keeps_original_frames_and_slerps_between(walk):

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from studio.jobs import UserError
-from studio.motion.clip import Clip
-from studio.motion.contacts import foot_contacts, foot_sliding, leg_length
-from studio.motion.library import load_builtin
-from studio.motion.skeleton import Skeleton
+from studio.motion.core.clip import Clip
+from studio.motion.core.contacts import foot_contacts, foot_sliding, leg_length
+from studio.motion.core.skeleton import Skeleton
+from studio.motion.io.library import load_builtin
 
 
 def test_walk_contacts_alternate(walk):

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from studio.jobs import UserError
-from studio.motion.deepmimic import (FRAME_SIZE, HUMANOID, clip_to_frames, read_deepmimic,
+from studio.motion.io.deepmimic import (FRAME_SIZE, HUMANOID, clip_to_frames, read_deepmimic,
                                      write_deepmimic)
-from studio.motion.fk import forward_kinematics
-from studio.motion.library import builtin_clips, humanoid_urdf, load_builtin
+from studio.motion.core.fk import forward_kinematics
+from studio.motion.io.library import builtin_clips, humanoid_urdf, load_builtin
 
 pytest.importorskip("pybullet_data", reason="the built-in clips ship with pybullet")
 

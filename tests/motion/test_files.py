@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from studio.jobs import UserError
-from studio.motion.files import convert_job, load_clip, save_clip
+from studio.motion.io.files import convert_job, load_clip, save_clip
 
 
 def test_load_sniffs_content_without_suffix(walk, tmp_path):
@@ -42,8 +42,8 @@ def test_failed_write_leaves_no_file(walk, tmp_path):
 
 def test_a_non_commercial_clip_keeps_its_licence_through_export(tmp_path):
     """A StyleVAE/TransitionNet export re-imported still says it is non-commercial."""
-    from studio.motion.files import licence_path, load_clip, save_clip
-    from studio.motion.library import load_builtin
+    from studio.motion.io.files import licence_path, load_clip, save_clip
+    from studio.motion.io.library import load_builtin
 
     clip = load_builtin("walk")
     clip.meta["license"] = "generated with StyleVAE (trained on CC BY-NC 4.0 data): non-commercial"

@@ -6,7 +6,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bandai_licence_wording():
-    files = [*ROOT.glob("studio/motion/*.py"), *ROOT.glob("ui/motion/*.py"),
+    files = [*ROOT.glob("studio/motion/**/*.py"), *ROOT.glob("ui/motion/*.py"),
              *ROOT.glob("docs/motion*.md"), ROOT / "README.md"]
     wrong = [str(f.relative_to(ROOT)) for f in files if "NC-ND" in f.read_text("utf-8")]
     assert not wrong, wrong

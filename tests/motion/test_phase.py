@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 
 from studio.jobs import UserError
-from studio.motion.blend import mirror_shift
-from studio.motion.sampling import sample_clip
-from studio.motion.deepmimic import HUMANOID
-from studio.motion.library import load_builtin
-from studio.motion.phase import (ROLE, compute_phase, contact_cadence, default_model_path,
-                                 model_available, phase_job, regularity)
+from studio.motion.core.sampling import sample_clip
+from studio.motion.io.deepmimic import HUMANOID
+from studio.motion.io.library import load_builtin
+from studio.motion.learned.blend import mirror_shift
+from studio.motion.learned.phase import (ROLE, compute_phase, contact_cadence,
+                                         phase_job, regularity)
+from studio.runtime import models
 from studio.runtime.manifest import Manifest, ModelError
 
-pytestmark = pytest.mark.skipif(not model_available(),
+pytestmark = pytest.mark.skipif(not models.available(ROLE),
                                 reason="DeepPhase model not installed (models/deepphase)")
 
 
@@ -33,7 +34,7 @@ def walk_track():
 def test_shipped_model_loads_via_its_manifest():
     from studio.runtime.registry import check
 
-    report = check(default_model_path())
+    report = check(models.manifest_path(ROLE))
     assert report.loads, report.error
     man = report.manifest
     assert man.role == ROLE
@@ -112,22 +113,22 @@ def test_missing_or_wrong_model_is_a_user_error(walk_track, tmp_path):
     clip, _ = walk_track
     with pytest.raises(UserError, match="DeepPhase model is not installed"):
         compute_phase(clip, model=tmp_path / "nothing")
-    man = json.loads(default_model_path().read_text())
+    man = json.loads(models.manifest_path(ROLE).read_text())
     man["role"] = "talk.unet"
-    (tmp_path / "model.onnx").write_bytes(default_model_path().with_name("model.onnx")
+    (tmp_path / "model.onnx").write_bytes(models.manifest_path(ROLE).with_name("model.onnx")
                                           .read_bytes())
     (tmp_path / "manifest.json").write_text(json.dumps(man))
     with pytest.raises(ModelError, match="not a DeepPhase model"):
         compute_phase(clip, model=tmp_path)
-    assert Manifest.load(default_model_path()).role == ROLE
+    assert Manifest.load(models.manifest_path(ROLE)).role == ROLE
 
 
 @pytest.mark.parametrize("style", ["normal", "sad", "proud"])
 def test_held_out_mocap_walks(bandai, style):
     """Real walks the model never saw (Bandai-Namco, retargeted), slow ones included."""
-    from studio.motion.files import load_clip
+    from studio.motion.io.files import load_clip
 
-    from studio.motion.retarget import retarget
+    from studio.motion.core.retarget import retarget
 
     clip = retarget(load_clip(bandai / f"dataset-1_walk_{style}_001.bvh"))
     tr = compute_phase(clip)

@@ -1,4 +1,4 @@
-"""Physics playback (studio.motion.physics): the converted DeepMimic policies against the
+"""Physics playback (studio.motion.physics.simulation): the converted DeepMimic policies against the
 original TensorFlow graph, a short deterministic walk, pushes, export, and clear errors."""
 
 import json
@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("pybullet_data", reason="the humanoid and its policies ship with pybullet")
 
 from studio.jobs import UserError  # noqa: E402
-from studio.motion import physics as P  # noqa: E402
+from studio.motion.physics import simulation as P  # noqa: E402
 from studio.runtime.manifest import ModelError  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "deepmimic_tf_reference.npz"
@@ -78,7 +78,7 @@ def test_a_hard_push_knocks_it_over():
 
 
 def test_simulated_motion_exports_as_bvh(walk_run, tmp_path):
-    from studio.motion.bvh import read_bvh, write_bvh
+    from studio.motion.io.bvh import read_bvh, write_bvh
 
     clip = walk_run.to_clip()
     assert clip.fps == 30 and clip.n_frames == len(walk_run.history.frames)
@@ -152,3 +152,46 @@ def test_walk_from_the_start_and_walk_com_from_any_phase_keep_balance_20s():
             sim.reset(float(rng.uniform(0, sim.cycle_time)))
             sim.run(20.0, stop_on_fall=True)
             assert not sim.fallen, sim.fall_time
+
+
+def test_live_run_steps_until_cancelled_and_takes_requests():
+    import threading
+
+    from studio.jobs import Cancelled, CancelToken, JobContext
+    from studio.motion.physics.live import LiveRun
+
+    live, token = LiveRun(), CancelToken()
+    errors = []
+
+    def work():
+        try:
+            live.run(JobContext(token=token), "walk")
+        except Cancelled:
+            pass
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=work)
+    t.start()
+    try:
+        deadline = 60.0
+        while live.steps < 5 and deadline > 0 and t.is_alive():
+            deadline -= 0.05
+            threading.Event().wait(0.05)
+        live.push(200.0)
+        seen = live.steps
+        while live.steps < seen + 3 and t.is_alive():
+            threading.Event().wait(0.05)
+    finally:
+        token.cancel()
+        t.join(30)
+    assert not errors, errors
+    snap = live.snapshot()
+    assert snap.info is not None and snap.positions.shape[0] == 2 and snap.positions.shape[2] == 3
+    assert len(snap.trace) == live.steps >= 8 and snap.trace.shape[1] == 3
+    assert any(p.force[2] == 200 for p in live.sim.pushes)
+    assert live.to_clip().n_frames >= 8
+    live.reset()
+    assert live.steps == 0 and live.snapshot().info is None
+    live.close()
+    assert live.sim is None

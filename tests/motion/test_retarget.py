@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 
 from studio.jobs import UserError
-from studio.motion.bvh import read_bvh, write_bvh
-from studio.motion.contacts import foot_contacts
-from studio.motion.deepmimic import FOOT_SOLE_POINTS, HUMANOID, clip_to_frames
-from studio.motion.fk import forward_kinematics, root_trajectory
-from studio.motion.retarget import retarget, retarget_with_info
-from studio.motion.skeleton import Skeleton
+from studio.motion.core.contacts import foot_contacts
+from studio.motion.core.fk import forward_kinematics, root_trajectory
+from studio.motion.core.retarget import retarget, retarget_with_info
+from studio.motion.core.skeleton import Skeleton
+from studio.motion.io.bvh import read_bvh, write_bvh
+from studio.motion.io.deepmimic import FOOT_SOLE_POINTS, HUMANOID, clip_to_frames
 from tests.motion.synthetic import CMU_NAMES, rerig
 
 MIXAMO = {k: "mixamorig:" + {"Spine1": "Spine2"}.get(v, v) for k, v in CMU_NAMES.items()}
@@ -55,7 +55,7 @@ def test_rerigged_walk_comes_back(walk, tmp_path, kw):
 def test_unknown_joint_set_is_a_user_error():
     sk = Skeleton(["pelvis_thing", "spine_thing", "arm"], [-1, 0, 1], np.ones((3, 3)),
                   [("Zrotation",)] * 3)
-    from studio.motion.clip import Clip
+    from studio.motion.core.clip import Clip
 
     clip = Clip(sk, 30, np.zeros((4, 3)), np.tile([0, 0, 0, 1.0], (4, 3, 1)))
     with pytest.raises(UserError, match="robot.bvh: cannot retarget.*hips, neck, left_upleg"):

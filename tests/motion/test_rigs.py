@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from studio.jobs import UserError
-from studio.motion import rigmap
-from studio.motion.bvh import read_bvh
-from studio.motion.display import clip_display
-from studio.motion.fk import forward_kinematics
-from studio.motion.retarget import _basis, _frame_rotation, retarget, retarget_with_info
-from studio.motion.skeleton import CORE_ROLES, find_roles, topology_roles
+from studio.motion.core import rigmap
+from studio.motion.core.display import clip_display
+from studio.motion.core.fk import forward_kinematics
+from studio.motion.core.retarget import _basis, _frame_rotation, retarget, retarget_with_info
+from studio.motion.core.skeleton import CORE_ROLES, find_roles, topology_roles
+from studio.motion.io.bvh import read_bvh
+from studio.runtime import models
 from tests.motion.rigs import make_clip, write_rig
 
 
@@ -83,7 +84,7 @@ def test_roles_of_common_rigs(kind, expected):
 
 
 def test_mixamo_names_with_an_underscore_prefix():
-    from studio.motion.skeleton import normalise_name
+    from studio.motion.core.skeleton import normalise_name
 
     assert normalise_name("mixamorig_LeftUpLeg") == normalise_name("mixamorig:LeftUpLeg") \
         == "leftupleg"
@@ -171,7 +172,7 @@ def test_unit_guess_for_cmu_units_and_no_legs():
 
 
 def test_camera_follows_the_hips_not_a_static_root(tmp_path):
-    from studio.motion.render import Camera, camera_target, draw_frame
+    from studio.motion.io.render import Camera, camera_target, draw_frame
 
     d = clip_display(read_bvh(write_rig(tmp_path, "static_root")))
     assert d.focus == 1  # Hips, below the fixed joint_Root
@@ -186,7 +187,7 @@ def test_camera_follows_the_hips_not_a_static_root(tmp_path):
 def test_mp4_is_rendered_at_the_output_rate(tmp_path):
     import av
 
-    from studio.motion.render import frame_times, render_mp4
+    from studio.motion.io.render import frame_times, render_mp4
 
     clip = make_clip("mixamo", frames=120, fps=120.0)  # one second at 120 fps
     d = clip_display(clip)
@@ -202,7 +203,7 @@ def test_mp4_is_rendered_at_the_output_rate(tmp_path):
 def test_learned_tools_take_a_cmu_rig(tmp_path):
     """Phase, blend, transition and style all used to end in "Non-positive determinant"
     on CMU files; each now runs (model-based ones when their model is installed)."""
-    from studio.motion import blend, phase, style, transition
+    from studio.motion.learned import blend, phase, style, transition
 
     a = read_bvh(write_rig(tmp_path, "cmu", frames=90))
     b = read_bvh(write_rig(tmp_path, "unnamed", frames=90))
@@ -210,9 +211,9 @@ def test_learned_tools_take_a_cmu_rig(tmp_path):
     assert np.isfinite(out.rotations).all()
     t = transition.transition(a, 30, b, 10, 10, "linear")
     assert t.n_frames == 31 + 10 + 80
-    if phase.model_available():
+    if models.available(phase.ROLE):
         assert phase.compute_phase(a).n_frames == 90
-    if transition.model_available():
+    if models.available(transition.ROLE):
         assert transition.transition(a, 30, a, 10, 10, "model").n_frames == 121
     if style.model_available("vae"):
         assert style.transfer(a, b, 1.0).n_frames == 90

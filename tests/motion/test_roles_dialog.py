@@ -4,8 +4,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from studio.motion import rigmap  # noqa: E402
-from studio.motion.skeleton import find_roles  # noqa: E402
+from studio.motion.core import rigmap  # noqa: E402
+from studio.motion.core.skeleton import find_roles  # noqa: E402
 from tests.motion.rigs import make_clip  # noqa: E402
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from studio.motion.deepmimic import HUMANOID
-from studio.motion.skeleton import Skeleton, find_roles, normalise_name
+from studio.motion.core.skeleton import Skeleton, find_roles, normalise_name
+from studio.motion.io.deepmimic import HUMANOID
 
 
 def _chain(names, parents):

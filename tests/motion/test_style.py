@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from studio.jobs import UserError
-from studio.motion import dataset as D
-from studio.motion import style as S
+from studio.motion.learned import dataset as D
+from studio.motion.learned import style as S
+from studio.runtime import models as model_factory
 
 needs_vae = pytest.mark.skipif(not S.model_available("vae"), reason="models/style_vae not installed")
 needs_classifier = pytest.mark.skipif(not S.model_available("classifier"),
@@ -48,7 +49,7 @@ def test_motion_features_round_trip(walk):
     p2, q2 = D.features_to_arrays(f, p0, float(h0))
     assert np.allclose(D.global_pose(p2, q2)[0], D.global_pose(pos, quat)[0], atol=1e-6)
     # Moving/turning the clip on the ground does not change its features.
-    from studio.motion.transition import place
+    from studio.motion.learned.transition import place
 
     mp, mq = place(pos, quat, 0, np.array([3.0, 0.0, -2.0]), 0.7)
     assert np.allclose(D.motion_features(mp, mq), f, atol=1e-9)
@@ -127,7 +128,7 @@ def test_bad_strength(walk, models):
 @needs_vae
 @needs_classifier
 def test_classifier_finds_the_target_style(bandai_clips, models):
-    pool = S.get_pool(None, S.CLASSIFIER_ROLE, sessions=1)
+    pool = model_factory.pool(S.CLASSIFIER_ROLE, sessions=1)
     styles = list(bandai_clips)
     hits = total = 0
     for content_style, content in bandai_clips.items():

@@ -6,17 +6,18 @@ import numpy as np
 import pytest
 
 from studio.jobs import UserError
-from studio.motion import dataset as D
-from studio.motion import transition as T
+from studio.motion.learned import dataset as D
+from studio.motion.learned import transition as T
+from studio.runtime import models
 
-needs_model = pytest.mark.skipif(not T.model_available(),
+needs_model = pytest.mark.skipif(not models.available(T.ROLE),
                                  reason="models/transition not installed")
 
 
 @pytest.fixture(scope="module")
 def clips():
     pytest.importorskip("pybullet_data", reason="the built-in clips ship with pybullet")
-    from studio.motion.library import load_builtin
+    from studio.motion.io.library import load_builtin
 
     return D.humanoid_clip(load_builtin("walk")), D.humanoid_clip(load_builtin("run"))
 
@@ -92,7 +93,7 @@ def test_model_loads_through_its_manifest():
     """The shipped model must be there (no skip): it is part of the app."""
     from studio.runtime.registry import check
 
-    rep = check(T.default_model_path())
+    rep = check(models.manifest_path(T.ROLE))
     assert rep.loads, rep.error
     man = rep.manifest
     assert man.role == T.ROLE
@@ -122,7 +123,7 @@ def test_model_transition_hits_both_ends(clips, n):
 
 @needs_model
 def test_model_beats_linear_at_30_frames(heldout):
-    pool = T.get_pool()
+    pool = models.pool(T.ROLE)
     res = T.evaluate(heldout, gaps=(30,), methods=("model", "linear"), pool=pool, stride=15)
     r = res[30]
     assert r["model"]["windows"] >= 10

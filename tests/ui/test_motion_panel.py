@@ -5,8 +5,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout
 
 from studio.media.filetypes import FileKind
-from studio.motion import style as S
-from studio.motion import transition as T
+from studio.motion.learned import style as S
+from studio.motion.learned import transition as T
+from studio.runtime import models
 
 
 @pytest.fixture
@@ -36,8 +37,8 @@ def test_library_lists_builtin_clips_and_loads_one(panel, qtbot):
 
 
 def test_drop_bvh_and_export(panel, qtbot, tmp_path):
-    from studio.motion.files import save_clip
-    from studio.motion.library import load_builtin
+    from studio.motion.io.files import save_clip
+    from studio.motion.io.library import load_builtin
 
     bvh = tmp_path / "walk_copy.bvh"
     save_clip(load_builtin("walk"), bvh)
@@ -58,7 +59,7 @@ def test_malformed_bvh_shows_line_number(panel, qtbot, tmp_path):
     assert "bad.bvh" in errors[0] and "line" in errors[0]
     # a file that failed to open leaves no library entry (nor a combo entry)
     qtbot.waitUntil(lambda: panel.library.count() == before, timeout=5000)
-    assert "bad" not in panel.clips and panel.blend_b.findText("bad") < 0
+    assert "bad" not in panel.clips and panel.blend_tab.b_combo.findText("bad") < 0
 
 
 def test_export_mp4_of_the_viewport(panel, qtbot, tmp_path):
@@ -79,10 +80,10 @@ def test_phase_plot_and_phase_aligned_blend(panel, qtbot):
     panel.library.setCurrentRow(names.index("walk"))
     qtbot.waitUntil(lambda: panel.display is not None and panel.display.name == "walk", timeout=30000)
     assert panel.phase is not None and len(panel.phase_curves) == panel.phase.n_channels
-    panel.blend_b.setCurrentText("run")
-    panel.blend_total.setValue(4.0)
-    panel.blend_start.setValue(1.0)
-    panel.blend_len.setValue(1.5)
+    panel.blend_tab.b_combo.setCurrentText("run")
+    panel.blend_tab.total.setValue(4.0)
+    panel.blend_tab.start.setValue(1.0)
+    panel.blend_tab.fade.setValue(1.5)
     handle = panel.blend()
     qtbot.waitUntil(lambda: not handle.running, timeout=60000)
     assert handle.result.ok, handle.result.error
@@ -121,7 +122,7 @@ def _wait(qtbot, handle):
     assert handle.result.ok, handle.result.error
 
 
-needs_transition = pytest.mark.skipif(not T.model_available(),
+needs_transition = pytest.mark.skipif(not models.available(T.ROLE),
                                       reason="models/transition not installed")
 needs_style = pytest.mark.skipif(not S.model_available("vae"),
                                  reason="models/style_vae not installed")

@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("pybullet_data", reason="the humanoid and its policies ship with pybullet")
 
-from studio.motion.physics import policy_names  # noqa: E402
+from studio.motion.physics.simulation import policy_names  # noqa: E402
 
 pytestmark = pytest.mark.skipif("walk" not in policy_names(),
                                 reason="DeepMimic policies not converted (models/deepmimic)")

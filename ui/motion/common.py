@@ -1,8 +1,6 @@
-"""Pieces the Motion panel and its tool tabs share: the licence notice, clip sources, labels."""
+"""Pieces the Motion panel and its tool tabs share: the licence notice, labels, job results."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
@@ -37,22 +35,6 @@ def muted(text: str = "") -> QLabel:
     lab.setObjectName("PanelSubtitle")
     lab.setWordWrap(True)
     return lab
-
-
-def load_source(src, name: str):
-    """A library entry as a Clip (worker thread): made clips are Clips already, files and
-    built-in clips are read. The clip gets the library name."""
-    if src is None:
-        from studio.jobs import UserError
-
-        raise UserError(f"{name}: not in the clip library")
-    if isinstance(src, (str, Path)):
-        from studio.motion.files import load_clip
-
-        clip = load_clip(src)
-        clip.name = name
-        return clip
-    return src
 
 
 def failed(ctx, title: str, result) -> bool:

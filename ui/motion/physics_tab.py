@@ -1,15 +1,14 @@
 """The Physics tool: the DeepMimic humanoid simulated in pybullet, driven by a pretrained policy.
 
-The simulation runs on a worker (a job that steps at real time until stopped); the GUI only
-draws. The worker leaves its latest pose and the critic/tracking traces in a locked slot that
-a 30 Hz timer reads, so a slow paint never slows the physics and the physics never floods the
-event loop. Push, reset and stop are requests the worker picks up between policy steps.
+The simulation runs on a worker (:class:`studio.motion.physics.live.LiveRun`: a job that
+steps at real time until stopped); the GUI only draws. The worker leaves its latest pose and
+the critic/tracking traces in a locked slot that a 30 Hz timer reads, so a slow paint never
+slows the physics and the physics never floods the event loop. Push, reset and stop are
+requests the worker picks up between policy steps.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +27,15 @@ REDRAW_MS = 33
 class PhysicsTab(QWidget):
     def __init__(self, panel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from studio.motion.deepmimic import HUMANOID
-        from studio.motion.physics import policy_names
+        from studio.motion.io.deepmimic import HUMANOID
+        from studio.motion.physics.simulation import policy_names
 
-        self.panel = panel
-        self.sim = None  # studio.motion.physics.Simulation, made on the worker
+        from studio.motion.physics.live import LiveRun
+
+        self.panel = panel  # a ui.motion.host.MotionHost: nothing else of the panel
+        self.live = LiveRun()  # the simulation, stepped in real time on a worker
         self.handle = None  # the running job
-        self._lock = threading.Lock()
-        self._latest = None  # (StepInfo, (2, J, 3) positions of the simulated and ghost pose)
-        self._trace: list[tuple[float, float, float]] = []  # (t, value, tracking error)
-        self._requests: list[tuple[str, float]] = []  # ("push", newtons) / ("reset", 0)
         self._drawn = -1
-        self.steps = 0  # policy steps taken since the last reset (read by tests)
         self.bones = np.array([(p, j) for j, p in enumerate(HUMANOID.parents) if p >= 0])
 
         self.policy = QComboBox()
@@ -111,6 +107,16 @@ class PhysicsTab(QWidget):
 
     # -- state ------------------------------------------------------------------------------
     @property
+    def sim(self):
+        """The Simulation (None before the first start)."""
+        return self.live.sim
+
+    @property
+    def steps(self) -> int:
+        """Policy steps taken since the last reset."""
+        return self.live.steps
+
+    @property
     def running(self) -> bool:
         return self.handle is not None and self.handle.running
 
@@ -126,17 +132,13 @@ class PhysicsTab(QWidget):
         self.policy.setEnabled(not self.running)
 
     def _policy_changed(self, _name: str) -> None:
-        if self.sim is not None and not self.running:
-            self.sim.close()
-            self.sim = None
+        if not self.running:
+            self.live.close()
         self._clear_trace()
         self._update_buttons()
 
     def _clear_trace(self) -> None:
-        with self._lock:
-            self._trace = []
-            self._latest = None
-        self.steps = 0
+        self.live.clear()
         self._drawn = -1
         self.value_curve.setData([], [])
         self.error_curve.setData([], [])
@@ -151,12 +153,9 @@ class PhysicsTab(QWidget):
         if self.running or self.policy.count() == 0:
             return None
         name = self.policy.currentText()
-        self.panel.timeline.pause()
-        if self.panel.view is not None:
-            self.panel.centre_stack.setCurrentWidget(self.panel.views)
-        self.panel.bottom_tabs.setCurrentWidget(self.plots)
+        self.panel.begin_live(self.plots)
         self.handle = self.panel.ctx.runner.start(Job(f"Simulate {name}", lambda ctx:
-                                                      self._work(ctx, name)), track=False)
+                                                      self.live.run(ctx, name)), track=False)
         self.handle.finished.connect(self._finished)
         self.timer.start()
         self._update_buttons()
@@ -167,55 +166,15 @@ class PhysicsTab(QWidget):
             self.handle.cancel()
 
     def push(self) -> None:
-        with self._lock:
-            self._requests.append(("push", float(self.force.value())))
+        self.live.push(float(self.force.value()))
 
     def reset(self) -> None:
         if self.running:
-            with self._lock:
-                self._requests.append(("reset", 0.0))
+            self.live.request_reset()
             return
-        if self.sim is not None:
-            self.sim.reset()
+        self.live.reset()
         self._clear_trace()
         self._update_buttons()
-
-    # -- worker -----------------------------------------------------------------------------
-    def _work(self, ctx, name: str):
-        from studio.motion.physics import POLICY_HZ, Simulation, frame_positions
-
-        if self.sim is None or self.sim.policy.name != name:
-            if self.sim is not None:
-                self.sim.close()
-            ctx.progress(0, 1, f"loading {name}")
-            self.sim = Simulation(name)
-        sim = self.sim
-        tick = time.monotonic()
-        while True:
-            ctx.check()
-            with self._lock:
-                requests, self._requests = self._requests, []
-            for kind, value in requests:
-                if kind == "push":
-                    sim.push(value)
-                else:
-                    sim.reset()
-                    with self._lock:
-                        self._trace = []
-                    self.steps = 0
-            info = sim.step()
-            pos = frame_positions(np.stack([info.frame, info.reference]))
-            pos[1, :, :2] += pos[0, 0, :2] - pos[1, 0, :2]  # the ghost stands where the body is
-            with self._lock:
-                self._latest = (info, pos)
-                self._trace.append((info.time, info.value, info.tracking_error))
-            self.steps += 1
-            tick += 1.0 / POLICY_HZ  # real time: one policy step per 1/30 s
-            wait = tick - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            elif wait < -0.25:  # fell behind (a busy machine): do not try to catch up
-                tick = time.monotonic()
 
     def _finished(self, result) -> None:
         self.timer.stop()
@@ -226,16 +185,12 @@ class PhysicsTab(QWidget):
 
     # -- drawing ----------------------------------------------------------------------------
     def _redraw(self) -> None:
-        with self._lock:
-            latest = self._latest
-            trace = np.array(self._trace, dtype=np.float64).reshape(-1, 3)
-        if latest is None or len(trace) == self._drawn:
+        snap = self.live.snapshot()
+        trace, info, pos = snap.trace, snap.info, snap.positions
+        if info is None or len(trace) == self._drawn:
             return
         self._drawn = len(trace)
-        info, pos = latest
-        view = self.panel.view
-        if view is not None:
-            view.show_pose(pos[0], self.bones, ghost=pos[1])
+        self.panel.show_pose(pos[0], self.bones, ghost=pos[1])
         self.value_curve.setData(trace[:, 0], trace[:, 1])
         self.error_curve.setData(trace[:, 0], 100 * trace[:, 2])
         sim = self.sim
@@ -251,7 +206,7 @@ class PhysicsTab(QWidget):
 
     # -- export -----------------------------------------------------------------------------
     def _clip(self):
-        return self.sim.to_clip()
+        return self.live.to_clip()
 
     def _ask_bvh(self) -> None:
         from ui.dialogs import suggested_path
@@ -270,14 +225,14 @@ class PhysicsTab(QWidget):
             self.export_mp4(Path(name))
 
     def export_bvh(self, out: Path):
-        from studio.motion.files import save_clip
+        from studio.motion.io.files import save_clip
 
         clip = self._clip()
         return self.panel.ctx.run(Job(f"Export {out.name}", lambda ctx: save_clip(clip, out)))
 
     def export_mp4(self, out: Path):
-        from studio.motion.display import clip_display
-        from studio.motion.render import Camera, render_mp4
+        from studio.motion.core.display import clip_display
+        from studio.motion.io.render import Camera, render_mp4
 
         clip = self._clip()
         return self.panel.ctx.run(Job(f"Render {out.name}", lambda ctx: render_mp4(

@@ -13,12 +13,12 @@ AUTO = "automatic"
 class RolesDialog(QDialog):
     """One drop-down per role: "automatic" (what name/topology matching found, shown in the
     label) or a joint of the rig. Save validates and stores the mapping for every file of
-    this rig (``studio.motion.rigmap``); Reset forgets it."""
+    this rig (``studio.motion.core.rigmap``); Reset forgets it."""
 
     def __init__(self, skeleton, parent=None) -> None:
         super().__init__(parent)
-        from studio.motion import rigmap
-        from studio.motion.skeleton import CORE_ROLES, ROLES, find_roles
+        from studio.motion.core import rigmap
+        from studio.motion.core.skeleton import CORE_ROLES, ROLES, find_roles
 
         self.setWindowTitle("Joint roles")
         self.skeleton = skeleton
@@ -64,7 +64,7 @@ class RolesDialog(QDialog):
         return {r: b.currentData() for r, b in self.combos.items() if b.currentData()}
 
     def accept(self) -> None:
-        from studio.motion import rigmap
+        from studio.motion.core import rigmap
 
         try:
             rigmap.save_mapping(self.skeleton, self.mapping())
@@ -75,7 +75,7 @@ class RolesDialog(QDialog):
 
     def reset(self) -> None:
         """Every role back to automatic, and the saved mapping forgotten."""
-        from studio.motion import rigmap
+        from studio.motion.core import rigmap
 
         rigmap.clear_mapping(self.skeleton)
         for box in self.combos.values():

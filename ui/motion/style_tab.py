@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout,
 
 from studio.jobs import Job
 from ui import theme
-from ui.motion.common import LICENCE_TIP, failed, licence_note, load_source, muted
+from ui.motion.common import LICENCE_TIP, failed, licence_note, muted
 from ui.widgets.panel_parts import form, tool_column
 from ui.widgets.plots import make_plot
 
@@ -158,12 +158,13 @@ class StyleTab(QWidget):
         super().__init__(parent)
         from superqt import QLabeledDoubleSlider
 
-        from studio.motion import style as S
+        from studio.runtime import models
 
-        self.panel = panel
+        self.panel = panel  # a ui.motion.host.MotionHost: nothing else of the panel
         self.map = style_map
-        self.model_ok = S.model_available("vae")
-        self.classifier_ok = S.model_available("classifier")
+        self.model_ok = (models.available(models.STYLE_ENCODER)
+                         and models.available(models.STYLE_DECODER))
+        self.classifier_ok = models.available(models.STYLE_CLASSIFIER)
         self.content_label = muted("select a clip in the library")
         self.style_combo = QComboBox()
         self.style_combo.setToolTip("The clip whose style the content takes on")
@@ -202,7 +203,8 @@ class StyleTab(QWidget):
         """StyleVAE transfer on a worker; the result joins the library and plays, and the
         content, style and result are marked on the style map."""
         from studio.jobs import UserError
-        from studio.motion import style as S
+        from studio.motion.io.files import load_source
+        from studio.motion.learned import style as S
 
         content = self.panel.current
         if content is None:

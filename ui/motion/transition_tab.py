@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QComboBox, QPushButton, QSpinBox, QWidget
 
 from studio.jobs import Job
-from ui.motion.common import (METHOD_LABELS, METHOD_SHORT, failed, licence_note, load_source,
+from ui.motion.common import (METHOD_LABELS, METHOD_SHORT, failed, licence_note,
                               muted)
 from ui.widgets.panel_parts import form, tool_column
 
@@ -16,10 +16,10 @@ PLAYHEAD = -1  # the out-point spin box's special value: follow the timeline
 class TransitionTab(QWidget):
     def __init__(self, panel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from studio.motion import transition as T
+        from studio.runtime import models
 
-        self.panel = panel
-        self.model_ok = T.model_available()
+        self.panel = panel  # a ui.motion.host.MotionHost: nothing else of the panel
+        self.model_ok = models.available(models.TRANSITION)
         self.a_label = muted("select a clip in the library")
         self.out_frame = QSpinBox()
         self.out_frame.setRange(PLAYHEAD, 0)
@@ -64,7 +64,7 @@ class TransitionTab(QWidget):
         self.note = licence_note()
 
         tool_column(self, rows, self.generate_button, self.compare_button, self.result, self.note)
-        panel.timeline.frameChanged.connect(self._playhead)
+        panel.on_playhead(self._playhead)
 
     # -- state from the panel ---------------------------------------------------------------
     def clip_changed(self, clip) -> None:
@@ -74,14 +74,14 @@ class TransitionTab(QWidget):
         if ok:
             self.a_label.setText(f"{clip.name} · {clip.n_frames} frames")
             self.out_frame.setRange(PLAYHEAD, max(0, clip.n_frames - 1))
-        self._playhead(self.panel.timeline.frame)
+        self._playhead(self.panel.playhead())
 
     def _playhead(self, i: int) -> None:
         self.out_frame.setSpecialValueText(f"playhead ({i})")
 
     def out_point(self) -> int:
         v = self.out_frame.value()
-        return self.panel.timeline.frame if v == PLAYHEAD else v
+        return self.panel.playhead() if v == PLAYHEAD else v
 
     def _settings(self):
         a = self.panel.current
@@ -92,7 +92,8 @@ class TransitionTab(QWidget):
     # -- jobs -------------------------------------------------------------------------------
     def generate(self):
         """Run the chosen method on a worker; the result joins the library and plays."""
-        from studio.motion.transition import transition
+        from studio.motion.io.files import load_source
+        from studio.motion.learned.transition import transition
 
         if self.panel.current is None:
             return None
@@ -118,9 +119,10 @@ class TransitionTab(QWidget):
 
     def compare(self):
         """TransitionNet and linear in-betweens of the same A, B and gap, side by side."""
-        from studio.motion.display import clip_display
-        from studio.motion.transition import transition
-        from ui.motion.panel import phase_or_none
+        from studio.motion.core.display import clip_display
+        from studio.motion.io.files import load_source
+        from studio.motion.learned.phase import phase_or_none
+        from studio.motion.learned.transition import transition
 
         if self.panel.current is None:
             return None

@@ -17,7 +17,7 @@ CONTACT = (0.98, 0.62, 0.0, 1.0)
 GHOST = (0.55, 0.85, 0.60, 0.45)  # a second, translucent skeleton (e.g. a physics reference)
 BODY = (0.74, 0.78, 0.86, 1.0)
 SHADOW = (0.0, 0.0, 0.0, 0.35)
-BONE_RADIUS = 0.045     # metres: display positions are in metres (see studio.motion.units)
+BONE_RADIUS = 0.045     # metres: display positions are in metres (see studio.motion.core.units)
 JOINT_RADIUS = 0.052
 _RING = 12              # sides of a bone's cylinder
 

@@ -20,7 +20,7 @@ onnxruntime only in the app's, so the recipe calls the app's interpreter for two
 
 1. ``export``    (TF venv)  read each checkpoint's variables, write models/deepmimic/<policy>/
                             {actor,critic}/model.onnx + manifest.json.
-2. ``record``    (app venv) roll each policy out in studio.motion.physics (the converted actor
+2. ``record``    (app venv) roll each policy out in studio.motion.physics.simulation (the converted actor
                             drives the simulation; random start phases, pushes, falls) and store
                             the visited states.
 3. ``reference`` (TF venv)  build the original TF graph (pg_agent's ops, variables restored by
@@ -209,7 +209,7 @@ def cmd_record(args) -> None:
     """App venv: states visited by each policy in the simulation (several start phases, a
     push, and the states after a fall, so the check covers more than the happy path)."""
     sys.path.insert(0, str(ROOT))
-    from studio.motion.physics import Simulation
+    from studio.motion.physics.simulation import Simulation
 
     rng = np.random.default_rng(0)
     WORK.mkdir(parents=True, exist_ok=True)
@@ -305,7 +305,7 @@ def cmd_check(args) -> None:
                 "against": "the TensorFlow graph of pg_agent (variables restored from the "
                            f"checkpoint), TF {ref['tensorflow']}",
                 "states": int(len(s)),
-                "states_from": "rollouts of the converted policy in studio.motion.physics "
+                "states_from": "rollouts of the converted policy in studio.motion.physics.simulation "
                                "(random start phases, pushes of 300-900 N, falls)",
                 "max_abs_error": err, "tolerance": TOLERANCE}
             m_path.write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")

@@ -12,7 +12,7 @@ Phase: per clip, on the dominant-amplitude channel, frames within ``TRIM`` of ei
 skipped (their windows reach past the clip): ``cv`` = std / mean of the per-frame phase
 increment, ``fwd`` = fraction of increments > 0, ``f_model`` = mean of the model's frequency
 output, ``f_phase`` = mean phase advance per second; cadence = strides per second from foot
-touch-downs (``studio.motion.phase.contact_cadence``); errors are relative to the cadence.
+touch-downs (``studio.motion.learned.phase.contact_cadence``); errors are relative to the cadence.
 
 Blending: foot sliding (``contacts.foot_sliding``, m/s) of naive and phase-aligned blends,
 over the contacts detected on the result and over the contacts the source clips expect
@@ -33,10 +33,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from studio.motion.blend import blend_clips, blend_sliding, crossfade_weights  # noqa: E402
-from studio.motion.sampling import sample_clip  # noqa: E402
-from studio.motion.library import load_builtin  # noqa: E402
-from studio.motion.phase import compute_phase, contact_cadence, regularity  # noqa: E402
+from studio.motion.core.sampling import sample_clip  # noqa: E402
+from studio.motion.io.library import load_builtin  # noqa: E402
+from studio.motion.learned.blend import blend_clips, blend_sliding, crossfade_weights  # noqa: E402
+from studio.motion.learned.phase import compute_phase, contact_cadence, regularity  # noqa: E402
 from studio.paths import SHARED_DATA  # noqa: E402
 
 TRIM = 15
@@ -53,8 +53,8 @@ def looped(name: str, seconds: float = 8.0):
 
 
 def bandai(content: str, style: str):
-    from studio.motion.files import load_clip
-    from studio.motion.retarget import retarget
+    from studio.motion.core.retarget import retarget
+    from studio.motion.io.files import load_clip
 
     path = BANDAI / f"dataset-1_{content}_{style}_001.bvh"
     if not path.exists():
@@ -77,7 +77,7 @@ def _channel_stats(tr, k: int, cad: float) -> dict:
 def phase_row(clip, model) -> dict:
     """Metrics on the dominant-amplitude channel and on the stride channel that
     ``blend.choose_channel`` picks with the mirror test (the one blending aligns on)."""
-    from studio.motion.blend import choose_channel
+    from studio.motion.learned.blend import choose_channel
 
     tr = compute_phase(clip, model=model)
     cad = contact_cadence(clip)
@@ -192,7 +192,7 @@ def main() -> int:
         print(f"| {r['case']} | {r['mode']} | {r['detected']:.3f} ({r['detected_frames']}) | "
               f"{r['expected']:.3f} ({r['expected_frames']}) |")
     # -- what an aligned blend looks like: cadence between the clips', regular phase --------
-    from studio.motion.fk import root_trajectory
+    from studio.motion.core.fk import root_trajectory
 
     mix_rows = []
     print()

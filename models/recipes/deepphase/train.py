@@ -9,7 +9,7 @@ Starke, Mason, Komura, "DeepPhase: Periodic Autoencoders for Learning Motion Pha
 Manifolds", SIGGRAPH 2022. As in the paper (and its reference PAE.py):
 
 * input: a window of W = 61 frames (2 s at 30 fps, centred on the frame) of C = 54 joint
-  velocity channels (``studio.motion.phase.velocity_features``: the 18 humanoid joints'
+  velocity channels (``studio.motion.learned.phase.velocity_features``: the 18 humanoid joints'
   root-relative positions in the heading frame, differentiated; the root's own velocity),
   normalised per channel;
 * encoder: Conv1d(C -> C/3, k) -> BatchNorm -> ELU -> Conv1d(C/3 -> K, k): K latent curves;
@@ -26,10 +26,10 @@ time (which divides every window by its own spread, so an idle window would get 
 amplitude as a sprint); the DFT bins use the true bin spacing fps / W; the kernels are 31
 frames, not the full window, to keep inference cheap.
 
-Data: the 15 DeepMimic humanoid clips in pybullet_data (``studio.motion.library``), each
+Data: the 15 DeepMimic humanoid clips in pybullet_data (``studio.motion.io.library``), each
 time-scaled by 0.6 ... 1.4 (so cadences in between are covered) and mirrored left/right.
 Looping clips give one window per frame of one loop (cycled at the ends); other clips are
-padded with zero velocity, exactly as ``studio.motion.phase`` does at inference. The walk and
+padded with zero velocity, exactly as ``studio.motion.learned.phase`` does at inference. The walk and
 run windows are drawn 4x as often as the others (they are 6% of the windows, and gait is what
 the app uses phase for).
 
@@ -61,9 +61,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
-from studio.motion.deepmimic import HUMANOID  # noqa: E402
-from studio.motion.library import builtin_clips, load_builtin  # noqa: E402
-from studio.motion.phase import ROLE, clip_features, mirror_features, windows  # noqa: E402
+from studio.motion.io.deepmimic import HUMANOID  # noqa: E402
+from studio.motion.io.library import builtin_clips, load_builtin  # noqa: E402
+from studio.motion.learned.phase import ROLE, clip_features, mirror_features, windows  # noqa: E402
 
 torch.set_num_threads(2)
 FPS = 30.0
@@ -263,7 +263,7 @@ def export(model: PAE, args, mean: np.ndarray, std: np.ndarray, training: dict) 
         "inputs": [{"name": "velocities", "shape": ["B", int(mean.shape[0]), WINDOW],
                     "dtype": "float32",
                     "description": "per channel (v - mean) / std of "
-                                   "studio.motion.phase.velocity_features, frames t-30..t+30"}],
+                                   "studio.motion.learned.phase.velocity_features, frames t-30..t+30"}],
         "outputs": [
             {"name": "phase_xy", "shape": ["B", k, 2], "dtype": "float32",
              "description": "per channel (sx, sy); phase = atan2(sy, sx) / 2 pi cycles at the "
@@ -294,9 +294,9 @@ def export(model: PAE, args, mean: np.ndarray, std: np.ndarray, training: dict) 
 
 def validate(model_dir: Path) -> dict:
     """Stride-channel phase regularity and cadence error on the training walk/run, scaled."""
-    from studio.motion.blend import choose_channel
-    from studio.motion.sampling import sample_clip
-    from studio.motion.phase import compute_phase, contact_cadence, regularity
+    from studio.motion.core.sampling import sample_clip
+    from studio.motion.learned.blend import choose_channel
+    from studio.motion.learned.phase import compute_phase, contact_cadence, regularity
 
     rows = []
     for name in LOCOMOTION:

@@ -1,8 +1,8 @@
 """Measure the shipped StyleVAE (and write its style map): reconstruction, style transfer
 judged by the style classifier, content kept, and a PCA of the style codes of every clip.
 
-Everything runs through the app's own code (studio.motion.style) on the held-out Bandai clips
-(studio.motion.dataset.bandai_split). Writes models/style_vae/style_codes_pca.json (the map the
+Everything runs through the app's own code (studio.motion.learned.style) on the held-out Bandai clips
+(studio.motion.learned.dataset.bandai_split). Writes models/style_vae/style_codes_pca.json (the map the
 UI plots), docs/motion-style-pca.png, and the numbers into the encoder's manifest
 (training.heldout_metrics); prints a Markdown summary.
 
@@ -23,10 +23,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 
-from studio.motion import dataset as D  # noqa: E402
-from studio.motion import style as S  # noqa: E402
-from studio.motion.contacts import foot_contacts  # noqa: E402
-from studio.motion.fk import forward_kinematics  # noqa: E402
+from studio.motion.core.contacts import foot_contacts  # noqa: E402
+from studio.motion.core.fk import forward_kinematics  # noqa: E402
+from studio.motion.learned import dataset as D  # noqa: E402
+from studio.motion.learned import style as S  # noqa: E402
+from studio.runtime import models as model_factory  # noqa: E402
 
 MODES = {"plain": {}, "residual": {"residual": True}, "keep_root": {"keep_root": True},
          "residual+keep_root": {"residual": True, "keep_root": True}}
@@ -66,7 +67,7 @@ def main() -> int:
     args = ap.parse_args()
     t0 = time.time()
     models = S.StyleModels(sessions=1)
-    clf = S.get_pool(None, S.CLASSIFIER_ROLE, sessions=1)
+    clf = model_factory.pool(S.CLASSIFIER_ROLE, sessions=1)
     recs = D.load_corpus()
     test = [r for r in recs if r.split == "test" and r.source == "bandai"]
     if args.limit:

@@ -1,6 +1,6 @@
 """Train StyleVAE (motion style codes and style transfer) and export it to models/style_vae.
 
-A window of 60 frames x 82 motion features (studio.motion.dataset.motion_features) goes into
+A window of 60 frames x 82 motion features (studio.motion.learned.dataset.motion_features) goes into
 
 * a content encoder (temporal convs, instance normalisation, keeps time at half rate),
 * a style encoder (convs, mean+std pooling over time) -> 256-d mean and log-variance (the VAE
@@ -41,8 +41,8 @@ ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE.parent / "transition"))
 
-from studio.motion import dataset as D  # noqa: E402
-from studio.motion import style as S  # noqa: E402
+from studio.motion.learned import dataset as D  # noqa: E402
+from studio.motion.learned import style as S  # noqa: E402
 from torch_motion import fk, sixd_to_matrix  # noqa: E402
 
 WINDOW = 60
@@ -195,7 +195,7 @@ def export(vae: StyleVAE, out_dir: Path, mean, std, labels, training: dict) -> N
     lic = ("Weights: trained on " + D.BANDAI_LICENSE + " - non-commercial use only; and "
            + D.PYBULLET_LICENSE)
     common = {"fps": D.FPS, "window": WINDOW, "stride": WINDOW // 2, "code_dim": CODE,
-              "features": "motion features (studio.motion.dataset.motion_features): root "
+              "features": "motion features (studio.motion.learned.dataset.motion_features): root "
                           "ground velocity in the heading frame (2, m/frame), root height, "
                           "heading rate (rad/frame), 13 x 6-D rotations (root without heading, "
                           "others local), joints " + ",".join(D.ANIMATED),
@@ -335,7 +335,7 @@ def main() -> int:
 
     training = {
         "recipe": "models/recipes/style/train.py",
-        "data": [D.BANDAI_LICENSE + " - train split (studio.motion.dataset.bandai_split), "
+        "data": [D.BANDAI_LICENSE + " - train split (studio.motion.learned.dataset.bandai_split), "
                  "retargeted to the DeepMimic humanoid, 30 fps; labels: the 15 styles",
                  D.PYBULLET_LICENSE + "; labels: the clip names",
                  "left/right mirror augmentation"],

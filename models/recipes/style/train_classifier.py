@@ -3,8 +3,8 @@
 It is the judge of style transfer (models/recipes/style/evaluate.py), so it is trained on real
 clips only - the Bandai-Namco-Research-Motiondataset-1 train split (CC BY-NC 4.0, read in
 place) on the DeepMimic humanoid, mirrored at random - and never sees a transferred clip. Input:
-a 60-frame window of motion features (studio.motion.dataset.motion_features); a clip's label is
-the arg-max of its windows' mean logits (studio.motion.style.classify).
+a 60-frame window of motion features (studio.motion.learned.dataset.motion_features); a clip's label is
+the arg-max of its windows' mean logits (studio.motion.learned.style.classify).
 
     /tmp/mvenv/bin/python models/recipes/style/train_classifier.py --minutes 6 --threads 1
 """
@@ -26,8 +26,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 
-from studio.motion import dataset as D  # noqa: E402
-from studio.motion import style as S  # noqa: E402
+from studio.motion.learned import dataset as D  # noqa: E402
+from studio.motion.learned import style as S  # noqa: E402
+from studio.runtime import models  # noqa: E402
 
 WINDOW = 60
 
@@ -145,7 +146,7 @@ def main() -> int:
     man.save(out / "manifest.json")
 
     # Held-out accuracy of the exported model through the app's code path.
-    pool = S.get_pool(out / "manifest.json", S.CLASSIFIER_ROLE)
+    pool = models.pool(S.CLASSIFIER_ROLE, out / "manifest.json")
     hits = 0
     for r in test:
         lab, _ = S.classify(r.clip(), pool=pool)

@@ -1,8 +1,8 @@
 """Measure the shipped TransitionNet against the baselines on held-out Bandai windows.
 
 Prints the Markdown table of docs/motion-models.md: L2P, L2Q, NPSS (Harvey et al. 2020 /
-LaFAN1 definitions, see studio.motion.transition.window_metrics), MPJPE in cm, and foot sliding
-(mean horizontal speed of planted feet over the gap, studio.motion.contacts.foot_sliding) for
+LaFAN1 definitions, see studio.motion.learned.transition.window_metrics), MPJPE in cm, and foot sliding
+(mean horizontal speed of planted feet over the gap, studio.motion.core.contacts.foot_sliding) for
 zero-velocity, linear/SLERP and the model, at 5, 15, 30 (and 45, 60) frame gaps.
 
     /tmp/mvenv/bin/python models/recipes/transition/evaluate.py [--gaps 5,15,30,45,60]
@@ -21,9 +21,10 @@ ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 
 from studio.jobs import UserError  # noqa: E402
-from studio.motion import dataset as D  # noqa: E402
-from studio.motion import transition as T  # noqa: E402
-from studio.motion.contacts import foot_sliding  # noqa: E402
+from studio.motion.core.contacts import foot_sliding  # noqa: E402
+from studio.motion.learned import dataset as D  # noqa: E402
+from studio.motion.learned import transition as T  # noqa: E402
+from studio.runtime import models  # noqa: E402
 
 
 def sliding(pos: np.ndarray, quat: np.ndarray, c: int, n: int) -> float:
@@ -49,7 +50,7 @@ def main() -> int:
     recs = D.load_corpus()
     train = [r for r in recs if r.split == "train"]
     test = [r for r in recs if r.split == "test"]
-    pool = T.get_pool(args.model, sessions=1)
+    pool = models.pool(T.ROLE, args.model, sessions=1)
     stats = T.position_stats(train)
     table = T.evaluate(test, gaps, pool=pool, pos_stats=stats)
     c = T.CONTEXT

@@ -1,4 +1,4 @@
-"""Torch versions of the motion maths in ``studio.motion.dataset`` (recipes only: the app never
+"""Torch versions of the motion maths in ``studio.motion.learned.dataset`` (recipes only: the app never
 imports torch). Shared by the TransitionNet and StyleVAE recipes."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from studio.motion import dataset as D
-from studio.motion.deepmimic import HUMANOID
+from studio.motion.io.deepmimic import HUMANOID
+from studio.motion.learned import dataset as D
 
 _PARENTS = list(HUMANOID.parents)
 _OFFSETS = torch.tensor(HUMANOID.offsets, dtype=torch.float32)

@@ -8,7 +8,7 @@ free batch and length axes and runs in one call per transition. Gap frames enter
 linear/SLERP in-between and the network adds a correction (delta to interpolation, as in
 Oreshkin et al. 2022), so it starts from the interpolation baseline.
 
-Data (studio.motion.dataset): Bandai-Namco-Research-Motiondataset-1 (train split, CC BY-NC
+Data (studio.motion.learned.dataset): Bandai-Namco-Research-Motiondataset-1 (train split, CC BY-NC
 4.0, read in place from shared/data) retargeted to the DeepMimic humanoid at 30 fps, plus the
 pybullet DeepMimic clips; left/right mirroring doubles it. Losses: L1 on normalised placement
 features of the gap frames, L1 on FK joint positions (metres) and on global rotation matrices.
@@ -37,8 +37,9 @@ ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from studio.motion import dataset as D  # noqa: E402
-from studio.motion import transition as T  # noqa: E402
+from studio.motion.learned import dataset as D  # noqa: E402
+from studio.motion.learned import transition as T  # noqa: E402
+from studio.runtime import models  # noqa: E402
 from torch_motion import placement_fk  # noqa: E402
 
 CONTEXT = T.CONTEXT
@@ -114,7 +115,7 @@ class TransitionNet(nn.Module):
 
 class Windows:
     """Random training windows (context + gap + target) from the train split, mirrored at
-    random; numpy preprocessing through studio.motion.transition.model_inputs (the app's
+    random; numpy preprocessing through studio.motion.learned.transition.model_inputs (the app's
     own code)."""
 
     def __init__(self, records: list[D.MotionRecord], seed: int = 0) -> None:
@@ -163,7 +164,7 @@ def compute_stats(win: Windows, samples: int = 400) -> tuple[np.ndarray, np.ndar
 
 
 def _feet() -> list[int]:
-    from studio.motion.deepmimic import HUMANOID
+    from studio.motion.io.deepmimic import HUMANOID
 
     return [HUMANOID.index(n) for n in ("left_ankle", "left_toe", "right_ankle", "right_toe")]
 
@@ -224,7 +225,7 @@ def export(model: TransitionNet, out_dir: Path, mean, std, cfg: dict, training: 
                  + D.BANDAI_LICENSE + "; and " + D.PYBULLET_LICENSE + ". Non-commercial."),
         inputs=[TensorSpec("x", ("B", "T", D.PLACEMENT_DIM),
                            description="T = context + gap + 1 frames of placement features "
-                           "(studio.motion.dataset), normalised with constants mean/std, relative "
+                           "(studio.motion.learned.dataset), normalised with constants mean/std, relative "
                            "to the last context frame's ground frame; gap frames hold the "
                            "linear/SLERP in-between"),
                 TensorSpec("known", ("B", "T", 1), range=(0.0, 1.0),
@@ -338,7 +339,7 @@ def main() -> int:
     # Export, then measure the exported model through the app's own code path.
     training = {
         "recipe": "models/recipes/transition/train.py",
-        "data": [D.BANDAI_LICENSE + " - train split (studio.motion.dataset.bandai_split), "
+        "data": [D.BANDAI_LICENSE + " - train split (studio.motion.learned.dataset.bandai_split), "
                  "retargeted to the DeepMimic humanoid, 30 fps",
                  D.PYBULLET_LICENSE + " (looping clips cycled)",
                  "left/right mirror augmentation"],
@@ -359,7 +360,7 @@ def main() -> int:
     print("exported", man_path)
     from studio.runtime.manifest import Manifest
 
-    pool = T.get_pool(man_path, sessions=1)
+    pool = models.pool(T.ROLE, man_path, sessions=1)
     stats = T.position_stats(train)
     table = T.evaluate(test, pool=pool, pos_stats=stats)
     man = Manifest.load(man_path)

@@ -9,12 +9,15 @@ object overhead; :meth:`Clip.local_rotation` wraps one joint's track as a scipy
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
+
+if TYPE_CHECKING:
+    from scipy.spatial.transform import Rotation
 
 from studio.jobs import UserError
-from studio.motion.skeleton import Skeleton
+from studio.motion.core.skeleton import Skeleton
 
 
 @dataclass(eq=False)
@@ -75,6 +78,8 @@ class Clip:
 
     def local_rotation(self, joint: int | str) -> Rotation:
         """One joint's local rotation track as a scipy ``Rotation`` of length T."""
+        from scipy.spatial.transform import Rotation
+
         j = self.skeleton.index(joint) if isinstance(joint, str) else joint
         return Rotation.from_quat(self.rotations[:, j])
 
@@ -126,6 +131,8 @@ class Clip:
 
 def normalised(quats: np.ndarray) -> np.ndarray:
     """Unit quaternions with a non-negative w, so equal rotations store equal numbers."""
+    from scipy.spatial.transform import Rotation
+
     q = np.asarray(quats, dtype=np.float64)
     return Rotation.from_quat(q.reshape(-1, 4)).as_quat(canonical=True).reshape(q.shape)
 
@@ -134,6 +141,8 @@ def resample_times(clip: Clip, times: np.ndarray) -> Clip:
     """Sample ``clip`` at arbitrary ``times`` (seconds, inside the clip): linear for
     translations, SLERP for every joint rotation. The result keeps ``clip.fps``; callers
     that change the rate set it."""
+    from scipy.spatial.transform import Slerp
+
     times = np.clip(np.asarray(times, dtype=np.float64), 0.0, clip.duration)
     src = clip.times
     if clip.n_frames == 1:

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from studio.jobs import UserError
-from studio.motion.clip import Clip
-from studio.motion.fk import Pose, forward_kinematics
-from studio.motion.skeleton import find_roles
+from studio.motion.core.clip import Clip
+from studio.motion.core.fk import Pose, forward_kinematics
+from studio.motion.core.skeleton import find_roles
 
 DEFAULT_HEIGHT = 0.1   # x leg length
 DEFAULT_SPEED = 0.5    # x leg length per second

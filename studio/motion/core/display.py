@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from studio.jobs import UserError
-from studio.motion.clip import Clip
-from studio.motion.contacts import foot_contacts
-from studio.motion.fk import forward_kinematics, root_trajectory
-from studio.motion.skeleton import find_roles
-from studio.motion.units import UnitScale, estimate_units
+from studio.motion.core.clip import Clip
+from studio.motion.core.contacts import foot_contacts
+from studio.motion.core.fk import forward_kinematics, root_trajectory
+from studio.motion.core.skeleton import find_roles
+from studio.motion.core.units import UnitScale, estimate_units
 
 
 @dataclass(eq=False)

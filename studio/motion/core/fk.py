@@ -7,12 +7,15 @@ composition over all T frames, so a 1000-frame, 70-joint clip costs about 70 num
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from studio.motion.clip import Clip
-from studio.motion.skeleton import Skeleton, find_roles
+if TYPE_CHECKING:
+    from scipy.spatial.transform import Rotation
+
+from studio.motion.core.clip import Clip
+from studio.motion.core.skeleton import Skeleton, find_roles
 
 
 @dataclass(eq=False)
@@ -24,12 +27,16 @@ class Pose:
     rotations: np.ndarray
 
     def rotation(self, j: int) -> Rotation:
+        from scipy.spatial.transform import Rotation
+
         return Rotation.from_quat(self.rotations[:, j])
 
 
 def forward_kinematics_arrays(skeleton: Skeleton, local_translations: np.ndarray,
                               local_rotations: np.ndarray) -> Pose:
     """FK from raw arrays: translations (T, J, 3) and rotations (T, J, 4), both local."""
+    from scipy.spatial.transform import Rotation
+
     t, n = local_rotations.shape[:2]
     pos = np.empty((t, n, 3))
     rot = np.empty((t, n, 4))
@@ -90,6 +97,8 @@ def facing_directions(clip: Clip, pose: Pose | None = None) -> np.ndarray:
     ``up x (left thigh -> right thigh)``, which holds for any rig; otherwise the root's
     orientation applied to ``skeleton.forward``.
     """
+    from scipy.spatial.transform import Rotation
+
     sk = clip.skeleton
     up = np.zeros(3)
     up[sk.up] = 1.0
@@ -135,6 +144,8 @@ def infer_axes(clip: Clip) -> tuple[int, tuple[float, float, float]]:
     right thigh)`` taken into the root's frame. Without those joints: Y up and the axis
     after it as forward, the BVH habit.
     """
+    from scipy.spatial.transform import Rotation
+
     first = clip.frames(0, 1)
     roles = find_roles(clip.skeleton)
     pose = forward_kinematics(first)

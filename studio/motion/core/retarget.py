@@ -28,16 +28,19 @@ and upper arms are swung to point exactly where the source's do. Then:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+if TYPE_CHECKING:
+    from scipy.spatial.transform import Rotation
 
 from studio.jobs import UserError
-from studio.motion.clip import Clip, normalised
-from studio.motion.contacts import DEFAULT_HEIGHT, foot_contacts
-from studio.motion.deepmimic import FOOT_SOLE_POINTS, HINGE_AXIS, HUMANOID, is_humanoid
-from studio.motion.fk import forward_kinematics, infer_axes, rest_positions
-from studio.motion.skeleton import CORE_ROLES, find_roles
+from studio.motion.core.clip import Clip, normalised
+from studio.motion.core.contacts import DEFAULT_HEIGHT, foot_contacts
+from studio.motion.core.fk import forward_kinematics, infer_axes, rest_positions
+from studio.motion.core.skeleton import CORE_ROLES, find_roles
+from studio.motion.io.deepmimic import FOOT_SOLE_POINTS, HINGE_AXIS, HUMANOID, is_humanoid
 
 REQUIRED_ROLES = CORE_ROLES
 GROUND_PERCENTILE = 5.0
@@ -58,7 +61,7 @@ class RetargetInfo:
 def map_joints(clip: Clip, source: str = "") -> dict[str, int]:
     """Role -> source joint index, or :class:`UserError` naming the roles not found (with
     what was matched for the others, and how to fix the mapping)."""
-    from studio.motion.rigmap import ROLE_LABELS
+    from studio.motion.core.rigmap import ROLE_LABELS
 
     sk = clip.skeleton
     roles = find_roles(sk)
@@ -104,6 +107,8 @@ def _basis(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _frame_rotation(p: np.ndarray, s: np.ndarray, P: np.ndarray, S: np.ndarray
                     ) -> tuple[Rotation, np.ndarray]:
     """Per frame, the rotation taking target rest vectors (p, s) onto source (P, S)."""
+    from scipy.spatial.transform import Rotation
+
     bt, _ = _basis(p, s)
     bs, w = _basis(P, S)
     return Rotation.from_matrix(bs @ np.swapaxes(bt, -1, -2)), w
@@ -117,6 +122,8 @@ def _alignment(g_src: Rotation, frame: Rotation, weights: np.ndarray) -> Rotatio
 
 def _swing(g: Rotation, rest_dir: np.ndarray, target_dir: np.ndarray) -> Rotation:
     """Rotate ``g`` by the smallest rotation that points ``g * rest_dir`` along target_dir."""
+    from scipy.spatial.transform import Rotation
+
     cur = _unit(g.apply(rest_dir))
     tgt = _unit(target_dir)
     axis = np.cross(cur, tgt)
@@ -169,6 +176,8 @@ def retarget(clip: Clip, source: str = "") -> Clip:
 
 def retarget_with_info(clip: Clip, source: str = "") -> tuple[Clip, RetargetInfo]:
     """:func:`retarget`, plus what it did (joint mapping, scale, ground shift)."""
+    from scipy.spatial.transform import Rotation
+
     name = source or clip.name or "clip"
     clip.check(name)
     if is_humanoid(clip.skeleton):
@@ -365,7 +374,9 @@ _DRIVERS = {"root": "hips", "chest": "chest", "neck": "neck",
 def _humanoid_copy(clip: Clip) -> Clip:
     """A clip already on the humanoid (e.g. a BVH written from one): copy rotations by name,
     project knees and elbows onto their hinge axis."""
-    from studio.motion.deepmimic import HINGE_JOINTS, hinge_angles
+    from scipy.spatial.transform import Rotation
+
+    from studio.motion.io.deepmimic import HINGE_JOINTS, hinge_angles
 
     sk = clip.skeleton
     local = np.zeros((clip.n_frames, len(HUMANOID), 4))

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from studio.jobs import UserError, atomic_path
-from studio.motion.skeleton import CORE_ROLES, ROLES, Skeleton
+from studio.motion.core.skeleton import CORE_ROLES, ROLES, Skeleton
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,14 @@ and the benchmarks; one place for the "where is this clip at time t" question.
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.spatial.transform import Rotation
+from typing import TYPE_CHECKING
 
-from studio.motion.clip import Clip, normalised, resample_times
+import numpy as np
+
+if TYPE_CHECKING:
+    from scipy.spatial.transform import Rotation
+
+from studio.motion.core.clip import Clip, normalised, resample_times
 
 
 def _yaw(rot: Rotation, up: int) -> np.ndarray:
@@ -21,6 +25,8 @@ def _yaw(rot: Rotation, up: int) -> np.ndarray:
 
 
 def about_up(angle: np.ndarray | float, up: int) -> Rotation:
+    from scipy.spatial.transform import Rotation
+
     axis = np.zeros(3)
     axis[up] = 1.0
     return Rotation.from_rotvec(np.atleast_1d(angle)[:, None] * axis)
@@ -30,6 +36,8 @@ def loop_transform(clip: Clip) -> tuple[float, np.ndarray]:
     """How one pass of a looping clip moves its root: (yaw in radians about the up axis,
     ground translation (3,)), such that the last frame's root = the transform applied to the
     first frame's (as DeepMimic plays its loops)."""
+    from scipy.spatial.transform import Rotation
+
     up = clip.skeleton.up
     r0, r1 = Rotation.from_quat(clip.rotations[[0, -1], 0])
     yaw = float(_yaw(r1 * r0.inv(), up)[0])
@@ -49,6 +57,8 @@ def sample_clip(clip: Clip, times: np.ndarray, fps: float | None = None) -> Clip
     Other clips hold their first/last frame outside their range. The result's ``fps`` is
     ``fps`` (default: the clip's) and ``loop`` is False.
     """
+    from scipy.spatial.transform import Rotation
+
     times = np.asarray(times, dtype=np.float64)
     period = clip.duration
     if not clip.loop or clip.n_frames < 2 or period <= 0:

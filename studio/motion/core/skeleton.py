@@ -182,7 +182,7 @@ HUMANOID_ROLES: dict[str, str] = {
 def find_roles(skeleton: Skeleton, *, overrides: bool = True) -> dict[str, int]:
     """Map role -> joint index for every role that can be found.
 
-    Order: the user's saved mapping for this rig (see :mod:`studio.motion.rigmap`, when
+    Order: the user's saved mapping for this rig (see :mod:`studio.motion.core.rigmap`, when
     ``overrides``), then names (:data:`ROLE_CANDIDATES`, first candidate wins), then the
     structure around named joints (the upper arm is the parent of the forearm, a rig without
     a neck uses its head), then topology for whatever is still missing (:func:`topology_roles`:
@@ -196,7 +196,7 @@ def find_roles(skeleton: Skeleton, *, overrides: bool = True) -> dict[str, int]:
             if role not in roles and j not in roles.values():
                 roles[role] = j
     if overrides:
-        from studio.motion.rigmap import saved_mapping
+        from studio.motion.core.rigmap import saved_mapping
 
         saved = saved_mapping(skeleton)
         if saved:  # the user's choice wins, and takes its joints from automatic roles
@@ -302,7 +302,7 @@ def topology_roles(skeleton: Skeleton) -> dict[str, int]:
     hips -> chest, forward is heel -> toe when the feet have toes (else the BVH habit, the axis
     after up), and left is ``up x forward``. Returns {} when the tree is not humanoid.
     """
-    from studio.motion.fk import rest_positions
+    from studio.motion.core.fk import rest_positions
 
     sk = skeleton
     rest = rest_positions(sk)

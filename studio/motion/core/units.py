@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.motion.clip import Clip
-from studio.motion.fk import Pose, forward_kinematics
-from studio.motion.skeleton import find_roles
+from studio.motion.core.clip import Clip
+from studio.motion.core.fk import Pose, forward_kinematics
+from studio.motion.core.skeleton import find_roles
 
 HUMAN_LEG_M = 0.88     # hip -> knee -> ankle of an adult
 HUMAN_ARM_M = 0.55     # shoulder -> elbow -> wrist

@@ -20,13 +20,16 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+if TYPE_CHECKING:
+    from scipy.spatial.transform import Rotation
 
 from studio.jobs import UserError, atomic_path
-from studio.motion.clip import Clip, normalised
-from studio.motion.skeleton import POSITION_CHANNELS, ROTATION_CHANNELS, Skeleton
+from studio.motion.core.clip import Clip, normalised
+from studio.motion.core.skeleton import POSITION_CHANNELS, ROTATION_CHANNELS, Skeleton
 
 _CHANNEL_CASE = {c.lower(): c for c in POSITION_CHANNELS + ROTATION_CHANNELS}
 
@@ -233,7 +236,7 @@ def read_bvh(path: str | os.PathLike) -> Clip:
     if notes:
         clip.meta["notes"] = notes
     clip.check(str(path))
-    from studio.motion.fk import infer_axes
+    from studio.motion.core.fk import infer_axes
 
     up, forward = infer_axes(clip)
     clip.skeleton = Skeleton(skel.names, skel.parents, skel.offsets, skel.channels, up, forward)
@@ -268,6 +271,8 @@ def _parse_rows(path: Path, lines: list[str], linenos: list[int], n_chan: int) -
 
 
 def _clip_from_channels(skel: Skeleton, data: np.ndarray, fps: float, name: str) -> Clip:
+    from scipy.spatial.transform import Rotation
+
     t, n = data.shape[0], len(skel)
     rots = np.zeros((t, n, 4))
     rots[..., 3] = 1.0

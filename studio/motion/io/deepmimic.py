@@ -33,13 +33,16 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
+
+if TYPE_CHECKING:
+    from scipy.spatial.transform import Rotation
 
 from studio.jobs import UserError, atomic_path
-from studio.motion.clip import Clip, normalised
-from studio.motion.skeleton import Skeleton
+from studio.motion.core.clip import Clip, normalised
+from studio.motion.core.skeleton import Skeleton
 
 _ROOT_CH = ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")
 _ROT_CH = ("Zrotation", "Xrotation", "Yrotation")
@@ -105,6 +108,8 @@ def hinge_angles(rot: Rotation) -> np.ndarray:
 
 def frames_to_clip(frames: np.ndarray, fps: float, loop: bool = False, name: str = "") -> Clip:
     """Build a humanoid clip from an (T, 44) frame array (durations already checked)."""
+    from scipy.spatial.transform import Rotation
+
     t = frames.shape[0]
     rots = np.zeros((t, len(HUMANOID), 4))
     rots[..., 3] = 1.0
@@ -201,6 +206,8 @@ def read_deepmimic(path: str | os.PathLike) -> Clip:
 
 def _to_even_grid(clip: Clip, times: np.ndarray) -> Clip:
     """Resample frames taken at uneven ``times`` onto an even grid at ``clip.fps``."""
+    from scipy.spatial.transform import Slerp
+
     n = int(np.floor(times[-1] * clip.fps + 1e-6)) + 1
     new_t = np.arange(n) / clip.fps
     rots = np.empty((n, clip.n_joints, 4))

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from studio.jobs import Job, JobContext, UserError
-from studio.motion.clip import Clip, resample
+from studio.motion.core.clip import Clip, resample
 
 BVH_SUFFIXES = (".bvh",)
 DEEPMIMIC_SUFFIXES = (".txt", ".json")
@@ -35,7 +35,7 @@ def load_clip(path_or_name: str | os.PathLike) -> Clip:
     """Read a BVH or DeepMimic file; a bare name such as ``walk`` opens a built-in clip."""
     path = Path(path_or_name)
     if not path.exists():
-        from studio.motion.library import builtin_clips, load_builtin
+        from studio.motion.io.library import builtin_clips, load_builtin
 
         if str(path_or_name) in builtin_clips():
             return load_builtin(str(path_or_name))
@@ -44,11 +44,11 @@ def load_clip(path_or_name: str | os.PathLike) -> Clip:
     if path.is_dir():
         raise UserError(f"{path}: is a folder, not a motion file")
     if sniff_format(path) == "bvh":
-        from studio.motion.bvh import read_bvh
+        from studio.motion.io.bvh import read_bvh
 
         clip = read_bvh(path)
     else:
-        from studio.motion.deepmimic import read_deepmimic
+        from studio.motion.io.deepmimic import read_deepmimic
 
         clip = read_deepmimic(path)
     _read_licence(clip, path)
@@ -81,16 +81,28 @@ def _read_licence(clip: Clip, path: Path) -> None:
             clip.meta["license"] = f"see {side.name} (unreadable)"
 
 
+
+def load_source(src: Clip | str | os.PathLike | None, name: str) -> Clip:
+    """A clip library entry as a Clip: a Clip already (made in the studio) as it is, a file or
+    built-in clip read and given the entry's ``name``; None (no such entry) is a UserError."""
+    if src is None:
+        raise UserError(f"{name}: not in the clip library")
+    if isinstance(src, (str, os.PathLike)):
+        clip = load_clip(src)
+        clip.name = name
+        return clip
+    return src
+
 def save_clip(clip: Clip, path: str | os.PathLike) -> None:
     """Write by suffix: ``.bvh`` or DeepMimic ``.txt``/``.json`` (temp file, then rename)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in BVH_SUFFIXES:
-        from studio.motion.bvh import write_bvh
+        from studio.motion.io.bvh import write_bvh
 
         write_bvh(clip, path)
     elif suffix in DEEPMIMIC_SUFFIXES:
-        from studio.motion.deepmimic import write_deepmimic
+        from studio.motion.io.deepmimic import write_deepmimic
 
         write_deepmimic(clip, path)
     else:
@@ -107,7 +119,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, *, fps: float | None
     ctx.progress(0, 4, "reading")
     clip = load_clip(src)
     if retarget:
-        from studio.motion.retarget import retarget as to_humanoid
+        from studio.motion.core.retarget import retarget as to_humanoid
 
         ctx.progress(1, 4, "retargeting")
         clip = to_humanoid(clip, source=str(src))

@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 
 from studio.jobs import UserError
-from studio.motion.clip import Clip
+from studio.motion.core.clip import Clip
 
 PREFIX = "humanoid3d_"
 
@@ -51,7 +51,7 @@ def builtin_path(name: str) -> Path:
 
 def load_builtin(name: str) -> Clip:
     """Read a built-in clip by name, e.g. ``load_builtin("walk")``."""
-    from studio.motion.deepmimic import read_deepmimic
+    from studio.motion.io.deepmimic import read_deepmimic
 
     clip = read_deepmimic(builtin_path(name))
     clip.name = name[len(PREFIX):] if name.startswith(PREFIX) else name

@@ -18,7 +18,7 @@ import numpy as np
 
 from studio.jobs import JobContext
 from studio.media.video_writer import VideoWriter
-from studio.motion.display import ClipDisplay
+from studio.motion.core.display import ClipDisplay
 
 BG = (20, 18, 17)  # BGR
 GRID = (82, 74, 70)

@@ -26,7 +26,7 @@ Modes:
   the weighted mean of the clips' own phase advance per frame, and each clip is time-warped to
   the moment where its own phase equals ``Phi``: ``tau_i = phi_i^-1(Phi)``. So at any instant
   all clips are at the same point of their gait and the blended cadence moves smoothly between
-  the clips' cadences. The per-clip phase ``phi_i`` comes from :mod:`studio.motion.phase`
+  the clips' cadences. The per-clip phase ``phi_i`` comes from :mod:`studio.motion.learned.phase`
   (``phase="deepphase"``: the strongest DeepPhase channel that runs once per stride in all
   clips, see :func:`choose_channel`), or from foot contacts (``phase="contacts"``: the middle
   of each left-foot stance is a whole cycle and of each right-foot stance a half cycle, linear
@@ -41,12 +41,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from studio.jobs import Job, JobContext, UserError
-from studio.motion.clip import Clip, normalised
-from studio.motion.fk import forward_kinematics, root_trajectory
-from studio.motion.sampling import about_up, frame_count, sample_clip
+from studio.motion.core.clip import Clip, normalised
+from studio.motion.core.fk import forward_kinematics, root_trajectory
+from studio.motion.core.sampling import about_up, frame_count, sample_clip
 
 MODES = ("naive", "aligned")
 PHASE_SOURCES = ("deepphase", "contacts")
@@ -110,6 +109,8 @@ class _RootParts:
 
 
 def _root_parts(clip: Clip) -> _RootParts:
+    from scipy.spatial.transform import Rotation
+
     up = clip.skeleton.up
     traj = root_trajectory(clip, forward_kinematics(clip))
     head = about_up(traj.heading, up)
@@ -123,6 +124,8 @@ def _root_parts(clip: Clip) -> _RootParts:
 
 def _compose(samples: list[Clip], w: np.ndarray, fps: float, name: str) -> Clip:
     """Blend per-clip samples (all T frames, one skeleton) with (T, N) weights."""
+    from scipy.spatial.transform import Rotation
+
     sk = samples[0].skeleton
     up = sk.up
     t = samples[0].n_frames
@@ -165,7 +168,7 @@ def prepare_clips(clips: list[Clip]) -> list[Clip]:
         c.check(c.name or "clip")
     if _same_skeleton(clips):
         return list(clips)
-    from studio.motion.phase import humanoid_clip
+    from studio.motion.learned.phase import humanoid_clip
 
     return [humanoid_clip(c) for c in clips]
 
@@ -291,7 +294,7 @@ def _gait_events(clip: Clip, foot: str, key: str) -> np.ndarray:
     """Event times (frames, float) with their phase (cycles): (E, 2). ``key`` "touchdown":
     touch-downs of ``foot`` are whole cycles. "midstance": the middle of each stance of
     ``foot`` is a whole cycle and of the other foot a half cycle (when the feet alternate)."""
-    from studio.motion.phase import stances
+    from studio.motion.learned.phase import stances
 
     segs = stances(clip)
     if foot not in segs:
@@ -355,7 +358,7 @@ def choose_channel(tracks, mirrored=None) -> int:
     strongest such (largest smallest mean amplitude over the clips). Aligning on a step-rate
     channel could put one clip's left foot with the other's right; when no channel passes
     both tests, the forward test alone decides, then amplitude alone."""
-    from studio.motion.phase import regularity
+    from studio.motion.learned.phase import regularity
 
     k = tracks[0].n_channels
     forward = [all(regularity(tr, c).forward >= 0.9 for tr in tracks) for c in range(k)]
@@ -374,7 +377,7 @@ def deepphase_curves(clips: list[Clip], need_s: float, fps: float, ctx: JobConte
     """DeepPhase phase curves of ``clips`` on one shared channel (chosen by
     :func:`choose_channel` unless given); loops are cycled to cover ``need_s`` seconds,
     scaled per clip by how much faster than the others it must run."""
-    from studio.motion.phase import compute_phase, regularity
+    from studio.motion.learned.phase import compute_phase, regularity
 
     pool = None
     if model is not None and not isinstance(model, (str, bytes)) and hasattr(model, "run"):
@@ -401,14 +404,14 @@ def deepphase_curves(clips: list[Clip], need_s: float, fps: float, ctx: JobConte
 def _aligned_times(clips: list[Clip], w: np.ndarray, fps: float, phase: str,
                    ctx: JobContext, model=None) -> tuple[np.ndarray, BlendInfo]:
     """Per-clip sample times (N, T) that keep every clip at the blend's common phase."""
-    from studio.motion.phase import model_available
+    from studio.runtime import models
 
     t = w.shape[0]
     dt = 1.0 / fps
     need = (t - 1) * dt
     notes: list[str] = []
     channel = -1
-    if phase == "deepphase" and not (model is not None or model_available()):
+    if phase == "deepphase" and not (model is not None or models.available(models.DEEPPHASE)):
         notes.append("DeepPhase model not installed: aligned on foot contacts")
         phase = "contacts"
     if phase == "deepphase":
@@ -446,7 +449,7 @@ def source_contacts(result: Clip, clips: list[Clip]):
     more than half of the weight plant it).
     ``result`` must come from :func:`blend_clips` (it reads ``meta["blend"]``), ``clips`` are
     the clips given to it."""
-    from studio.motion.contacts import FootContacts, foot_contacts
+    from studio.motion.core.contacts import FootContacts, foot_contacts
 
     info: BlendInfo = result.meta["blend"]
     prepared = prepare_clips(list(clips))
@@ -468,7 +471,7 @@ def blend_sliding(result: Clip, clips: list[Clip]) -> dict:
     the contacts detected on the result itself (a foot that slides fast is not detected as
     planted, so this flatters bad blends), and ``"expected"`` over :func:`source_contacts`
     (where the sources plant their feet)."""
-    from studio.motion.contacts import foot_sliding
+    from studio.motion.core.contacts import foot_sliding
 
     pose = forward_kinematics(result)
     return {"detected": foot_sliding(result, pose=pose),

@@ -1,6 +1,6 @@
 """Motion features and training windows shared by the learned motion models and the app.
 
-TransitionNet (``studio.motion.transition``) and StyleVAE (``studio.motion.style``) and their
+TransitionNet (``studio.motion.learned.transition``) and StyleVAE (``studio.motion.learned.style``) and their
 training recipes (``models/recipes/transition``, ``models/recipes/style``) all read motion
 through this module, so the features the app feeds a model are exactly the ones it was
 trained on.
@@ -44,13 +44,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
+
+if TYPE_CHECKING:
+    from scipy.spatial.transform import Rotation
 
 from studio.jobs import UserError
-from studio.motion.clip import Clip, normalised, resample
-from studio.motion.deepmimic import HINGE_AXIS, HINGE_JOINTS, HUMANOID, hinge_angles, is_humanoid
+from studio.motion.core.clip import Clip, normalised, resample
+from studio.motion.io.deepmimic import HINGE_AXIS, HINGE_JOINTS, HUMANOID, hinge_angles, is_humanoid
 
 FPS = 30.0
 ANIMATED: tuple[str, ...] = (
@@ -83,6 +86,8 @@ CACHE_VERSION = "1"
 
 def quat_to_6d(q: np.ndarray) -> np.ndarray:
     """(..., 4) scalar-last quaternions -> (..., 6): the matrix's first two columns."""
+    from scipy.spatial.transform import Rotation
+
     q = np.asarray(q, dtype=np.float64)
     m = Rotation.from_quat(q.reshape(-1, 4)).as_matrix()
     return np.concatenate([m[:, :, 0], m[:, :, 1]], axis=1).reshape(q.shape[:-1] + (6,))
@@ -100,6 +105,8 @@ def sixd_to_matrix(x: np.ndarray) -> np.ndarray:
 
 
 def sixd_to_quat(x: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
     x = np.asarray(x, dtype=np.float64)
     m = sixd_to_matrix(x).reshape(-1, 3, 3)
     return Rotation.from_matrix(m).as_quat().reshape(x.shape[:-1] + (4,))
@@ -107,12 +114,16 @@ def sixd_to_quat(x: np.ndarray) -> np.ndarray:
 
 def yaw(angle: np.ndarray | float) -> Rotation:
     """Rotation(s) by ``angle`` radians about +Y."""
+    from scipy.spatial.transform import Rotation
+
     a = np.asarray(angle, dtype=np.float64)
     return Rotation.from_rotvec(a.reshape(-1, 1) * np.array([0.0, 1.0, 0.0]))
 
 
 def heading_of(root_quats: np.ndarray) -> np.ndarray:
     """(T,) heading angle of the humanoid root (see the module notes), unwrapped."""
+    from scipy.spatial.transform import Rotation
+
     q = np.asarray(root_quats, dtype=np.float64).reshape(-1, 4)
     right = Rotation.from_quat(q).apply([0.0, 0.0, 1.0])
     return np.unwrap(np.arctan2(right[:, 2], -right[:, 0]))
@@ -126,7 +137,7 @@ def _wrap(a: np.ndarray) -> np.ndarray:
 
 def humanoid_clip(clip: Clip, source: str = "", fps: float = FPS) -> Clip:
     """``clip`` on the DeepMimic humanoid at ``fps`` (retargeted / resampled when needed)."""
-    from studio.motion.retarget import retarget
+    from studio.motion.core.retarget import retarget
 
     name = source or clip.name or "clip"
     clip.check(name)
@@ -150,6 +161,8 @@ def arrays_to_clip(root_pos: np.ndarray, quats: np.ndarray, fps: float = FPS, na
                    meta: dict | None = None) -> Clip:
     """A humanoid clip from animated-joint arrays (knees and elbows projected onto their
     hinge axis, end sites at identity)."""
+    from scipy.spatial.transform import Rotation
+
     t = quats.shape[0]
     rots = np.zeros((t, len(HUMANOID), 4))
     rots[..., 3] = 1.0
@@ -165,7 +178,7 @@ def arrays_to_clip(root_pos: np.ndarray, quats: np.ndarray, fps: float = FPS, na
 def global_pose(root_pos: np.ndarray, quats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """World positions (T, 18, 3) and global quaternions (T, 18, 4) of every humanoid joint
     (end sites included) from animated-joint arrays."""
-    from studio.motion.fk import forward_kinematics_arrays
+    from studio.motion.core.fk import forward_kinematics_arrays
 
     t = quats.shape[0]
     rots = np.zeros((t, len(HUMANOID), 4))
@@ -207,6 +220,8 @@ def motion_features(root_pos: np.ndarray, quats: np.ndarray) -> np.ndarray:
 
     Velocities and heading rate at frame t are forward differences t -> t + 1 (the last
     frame repeats the one before), so :func:`features_to_arrays` gives back the input."""
+    from scipy.spatial.transform import Rotation
+
     t = len(root_pos)
     h = heading_of(quats[:, 0])
     inv = yaw(-h)
@@ -229,6 +244,8 @@ def features_to_arrays(feats: np.ndarray, start_pos: np.ndarray | None = None,
                        start_heading: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Integrate motion features back to (root_pos, quats). The first frame is placed at
     ``start_pos`` (x, z; default the origin) facing ``start_heading`` (default +X)."""
+    from scipy.spatial.transform import Rotation
+
     feats = np.asarray(feats, dtype=np.float64)
     t = feats.shape[0]
     h0 = np.pi / 2 if start_heading is None else float(start_heading)
@@ -254,6 +271,8 @@ def features_to_arrays(feats: np.ndarray, start_pos: np.ndarray | None = None,
 def ground_frame(root_pos: np.ndarray, root_quat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ground placement (..., 3) with y = 0 and heading (...) of root positions (..., 3) and
     root quaternions (..., 4): reference frames for placement features."""
+    from scipy.spatial.transform import Rotation
+
     p = np.asarray(root_pos, dtype=np.float64) * np.array([1.0, 0.0, 1.0])
     q = np.asarray(root_quat, dtype=np.float64)
     right = Rotation.from_quat(q.reshape(-1, 4)).apply([0.0, 0.0, 1.0])
@@ -271,6 +290,8 @@ def yaw_matrix(angle: np.ndarray) -> np.ndarray:
 
 
 def quat_matrix(q: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
     q = np.asarray(q, dtype=np.float64)
     return Rotation.from_quat(q.reshape(-1, 4)).as_matrix().reshape(q.shape[:-1] + (3, 3))
 
@@ -291,6 +312,8 @@ def placement_features(root_pos: np.ndarray, quats: np.ndarray, ref_pos: np.ndar
 def placement_to_arrays(feats: np.ndarray, ref_pos: np.ndarray, ref_heading
                         ) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`placement_features`: (root_pos (..., T, 3), quats (..., T, 13, 4))."""
+    from scipy.spatial.transform import Rotation
+
     feats = np.asarray(feats, dtype=np.float64)
     rot = yaw_matrix(np.asarray(ref_heading, dtype=np.float64))
     pos = np.einsum("...ab,...tb->...ta", rot, feats[..., :3]) + np.asarray(ref_pos)[..., None, :]
@@ -304,6 +327,8 @@ def interpolate_arrays(pos_a: np.ndarray, quat_a: np.ndarray, pos_b: np.ndarray,
                        quat_b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` frames strictly between two poses: linear root position, SLERP on every local
     rotation (the classic baseline). pos (3,), quat (13, 4) -> (n, 3), (n, 13, 4)."""
+    from scipy.spatial.transform import Rotation, Slerp
+
     w = np.arange(1, n + 1) / (n + 1)
     pos = pos_a[None] * (1.0 - w[:, None]) + pos_b[None] * w[:, None]
     q = np.empty((n, N_ROT, 4))
@@ -437,7 +462,7 @@ def load_bandai_record(path: Path, use_cache: bool = True) -> MotionRecord:
         z = np.load(cpath)
         root, quats = z["root_pos"], z["quats"]
     else:
-        from studio.motion.files import load_clip
+        from studio.motion.io.files import load_clip
 
         hum = humanoid_clip(load_clip(path), source=str(path))
         root, quats = clip_arrays(hum)
@@ -454,7 +479,7 @@ def load_bandai_record(path: Path, use_cache: bool = True) -> MotionRecord:
 def load_pybullet_record(name: str, min_frames: int = 150) -> MotionRecord:
     """A built-in DeepMimic clip at 30 fps; looping clips are cycled to at least
     ``min_frames`` frames (and three cycles)."""
-    from studio.motion.library import load_builtin
+    from studio.motion.io.library import load_builtin
 
     clip = load_builtin(name)
     root, quats = clip_arrays(clip)
@@ -486,7 +511,7 @@ def load_corpus(bandai: bool = True, pybullet: bool = True, use_cache: bool = Tr
             if progress:
                 progress(i + 1, len(files))
     if pybullet:
-        from studio.motion.library import builtin_clips
+        from studio.motion.io.library import builtin_clips
 
         for name in builtin_clips():
             records.append(load_pybullet_record(name))

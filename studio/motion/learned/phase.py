@@ -30,17 +30,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+if TYPE_CHECKING:
+    from scipy.spatial.transform import Rotation
 
 from studio.jobs import Job, JobContext, UserError
-from studio.motion.sampling import frame_count, sample_clip
-from studio.motion.clip import Clip
-from studio.motion.fk import forward_kinematics, root_trajectory
+from studio.motion.core.clip import Clip
+from studio.motion.core.fk import forward_kinematics, root_trajectory
+from studio.motion.core.sampling import frame_count, sample_clip
+from studio.runtime import models
 
-ROLE = "motion.deepphase"
-DEFAULT_MODEL = "deepphase"
+ROLE = models.DEEPPHASE
 
 
 
@@ -112,36 +115,12 @@ def _cycles(x: np.ndarray) -> np.ndarray:
     return out
 
 
-# -- the model --------------------------------------------------------------------------------
-
-def default_model_path() -> Path:
-    from studio.paths import MODELS_DIR
-
-    return MODELS_DIR / DEFAULT_MODEL / "manifest.json"
-
-
-def get_pool(model: str | Path | None = None, sessions: int | None = None):
-    """A shared :class:`SessionPool` for the DeepPhase model (``model``: a manifest, a model
-    folder, or None for the shipped one). Pools are cached per manifest path."""
-    from studio.runtime.pool import shared_pool
-
-    path = Path(model) if model is not None else default_model_path()
-    return shared_pool(path, ROLE, what="DeepPhase model", sessions=sessions)
-
-
-def model_available(model: str | Path | None = None) -> bool:
-    path = Path(model) if model is not None else default_model_path()
-    if path.is_dir():
-        path = path / "manifest.json"
-    return path.exists() and path.with_name("model.onnx").exists()
-
-
 # -- features ---------------------------------------------------------------------------------
 
 def humanoid_clip(clip: Clip, source: str = "") -> Clip:
     """``clip`` on the DeepMimic humanoid (retargeted when it is not already)."""
-    from studio.motion.deepmimic import is_humanoid
-    from studio.motion.retarget import retarget
+    from studio.motion.core.retarget import retarget
+    from studio.motion.io.deepmimic import is_humanoid
 
     clip.check(source or clip.name or "clip")
     if is_humanoid(clip.skeleton):
@@ -153,6 +132,8 @@ def velocity_features(clip: Clip) -> np.ndarray:
     """(T, 3 J) root-relative joint velocities in the heading frame (m/s; root joint: its own
     velocity), for a humanoid clip. Frame layout: joint-major, (x, y, z) per joint, in
     ``HUMANOID.names`` order; in the heading frame +Z is forward and Y is up."""
+    from scipy.spatial.transform import Rotation
+
     sk = clip.skeleton
     pose = forward_kinematics(clip)
     traj = root_trajectory(clip, pose)
@@ -216,10 +197,7 @@ def compute_phase(clip: Clip, *, model: str | Path | None = None, pool=None,
     name = source or clip.name or "clip"
     ctx.progress(0, 3, "preparing")
     if pool is None:
-        if not model_available(model):
-            raise UserError(f"{model or default_model_path()}: the DeepPhase model is not "
-                            "installed (train it with models/recipes/deepphase/train.py)")
-        pool = get_pool(model)
+        pool = models.pool(ROLE, model)
     c = pool.manifest.constants
     fps, window = float(c["fps"]), int(c["window"])
     mean = np.asarray(c["mean"], dtype=np.float32)
@@ -245,6 +223,17 @@ def compute_phase(clip: Clip, *, model: str | Path | None = None, pool=None,
     ctx.progress(3, 3, "done", force=True)
     return PhaseTrack(phase.astype(np.float64), freq.astype(np.float64),
                       amp.astype(np.float64), off.astype(np.float64), fps, clip.name)
+
+
+def phase_or_none(clip: Clip, ctx: JobContext | None = None) -> PhaseTrack | None:
+    """The DeepPhase track of ``clip``, or None when the model is not installed or the clip
+    cannot be mapped to the humanoid (a viewer still shows the clip, without phases)."""
+    if not models.available(ROLE):
+        return None
+    try:
+        return compute_phase(clip, ctx=ctx)
+    except UserError:
+        return None
 
 
 def phase_job(clip: Clip, **kwargs) -> Job:
@@ -284,7 +273,7 @@ def regularity(track: PhaseTrack, channel: int | None = None, trim: int = 0) -> 
 def stances(clip: Clip, contacts=None, min_gap: float = 0.2) -> dict[str, list[tuple[int, int]]]:
     """Per foot, its stance phases as (first, stop) frame ranges: contact segments with lifts
     shorter than ``min_gap`` seconds (a toe flicking up for a frame) merged away."""
-    from studio.motion.contacts import foot_contacts
+    from studio.motion.core.contacts import foot_contacts
 
     fc = contacts or foot_contacts(clip)
     out: dict[str, list[tuple[int, int]]] = {}

@@ -2,7 +2,7 @@
 
 StyleVAE (``models/style_vae``, trained by ``models/recipes/style/train.py``) separates a
 2-second motion window (60 frames at 30 fps x 82 motion features, see
-``studio.motion.dataset``) into
+``studio.motion.learned.dataset``) into
 
 * a *content* code that keeps time (a temporal conv encoder with instance normalisation, so
   per-channel statistics - much of what style is - are removed), and
@@ -39,15 +39,13 @@ from pathlib import Path
 import numpy as np
 
 from studio.jobs import Job, JobContext, UserError
-from studio.motion import dataset as D
-from studio.motion.clip import Clip
+from studio.motion.core.clip import Clip
+from studio.motion.learned import dataset as D
+from studio.runtime import models as model_factory
 
-ENCODER_ROLE = "motion.style_encoder"
-DECODER_ROLE = "motion.style_decoder"
-CLASSIFIER_ROLE = "motion.style_classifier"
-DEFAULT_ENCODER = "style_vae/encoder"
-DEFAULT_DECODER = "style_vae/decoder"
-DEFAULT_CLASSIFIER = "style_classifier"
+ENCODER_ROLE = model_factory.STYLE_ENCODER
+DECODER_ROLE = model_factory.STYLE_DECODER
+CLASSIFIER_ROLE = model_factory.STYLE_CLASSIFIER
 PROJECTION_FILE = "style_vae/style_codes_pca.json"
 NONCOMMERCIAL = ("generated with StyleVAE (trained on Bandai-Namco-Research-Motiondataset-1, "
                  "CC BY-NC 4.0): non-commercial use only")
@@ -56,43 +54,19 @@ NONCOMMERCIAL = ("generated with StyleVAE (trained on Bandai-Namco-Research-Moti
 
 # -- models ----------------------------------------------------------------------------------------
 
-def _model_path(model: str | Path | None, default: str) -> Path:
-    from studio.paths import MODELS_DIR
-
-    path = Path(model) if model is not None else MODELS_DIR / default
-    return path / "manifest.json" if path.suffix != ".json" else path
-
-
 def model_available(which: str = "vae") -> bool:
     """Whether the shipped models are installed: ``"vae"`` (encoder + decoder) or
     ``"classifier"``."""
-    names = (DEFAULT_ENCODER, DEFAULT_DECODER) if which == "vae" else (DEFAULT_CLASSIFIER,)
-    return all(_model_path(None, n).exists() and _model_path(None, n).with_name("model.onnx").exists()
-               for n in names)
-
-
-def get_pool(model: str | Path | None, role: str, sessions: int | None = None):
-    """A cached :class:`SessionPool` for the manifest ``model`` (None: the shipped model of
-    ``role``), checking the role."""
-    from studio.runtime.pool import shared_pool
-
-    default = {ENCODER_ROLE: DEFAULT_ENCODER, DECODER_ROLE: DEFAULT_DECODER,
-               CLASSIFIER_ROLE: DEFAULT_CLASSIFIER}[role]
-    path = _model_path(model, default)
-    if not path.exists() or not path.with_name("model.onnx").exists():
-        raise UserError(f"{path.parent}: the {role} model is not installed (train it with "
-                        "models/recipes/style/train.py)")
-    return shared_pool(path, role, sessions=sessions)
+    roles = (ENCODER_ROLE, DECODER_ROLE) if which == "vae" else (CLASSIFIER_ROLE,)
+    return all(model_factory.available(r) for r in roles)
 
 
 class StyleModels:
     """The encoder and decoder pools (and the constants they share)."""
 
     def __init__(self, encoder=None, decoder=None, sessions: int | None = None) -> None:
-        self.encoder = encoder if hasattr(encoder, "run") else get_pool(encoder, ENCODER_ROLE,
-                                                                        sessions)
-        self.decoder = decoder if hasattr(decoder, "run") else get_pool(decoder, DECODER_ROLE,
-                                                                        sessions)
+        self.encoder = model_factory.pool_or(ENCODER_ROLE, encoder, sessions=sessions)
+        self.decoder = model_factory.pool_or(DECODER_ROLE, decoder, sessions=sessions)
         c = self.encoder.manifest.constants
         self.window = int(c["window"])
         self.stride = int(c.get("stride", self.window // 2))
@@ -218,7 +192,7 @@ def classify(clip: Clip, *, pool=None, model: str | Path | None = None, source: 
              batch: int = 32) -> tuple[str, dict[str, float]]:
     """The style of ``clip`` by the style classifier (trained on real Bandai clips): the label
     with the highest mean window logit, and the softmax of those means per label."""
-    pool = pool or get_pool(model, CLASSIFIER_ROLE)
+    pool = pool or model_factory.pool(CLASSIFIER_ROLE, model)
     c = pool.manifest.constants
     labels = list(c["labels"])
     feats, _ = clip_features(clip, source)

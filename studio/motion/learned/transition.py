@@ -37,42 +37,17 @@ from pathlib import Path
 import numpy as np
 
 from studio.jobs import Job, JobContext, UserError
-from studio.motion import dataset as D
-from studio.motion.clip import Clip
+from studio.motion.core.clip import Clip
+from studio.motion.learned import dataset as D
+from studio.runtime import models
 
-ROLE = "motion.transition"
-DEFAULT_MODEL = "transition"
+ROLE = models.TRANSITION
 CONTEXT = 10
 METHODS = ("model", "linear", "zero_velocity")
 
 
 
 # -- the model -----------------------------------------------------------------------------------
-
-def default_model_path() -> Path:
-    from studio.paths import MODELS_DIR
-
-    return MODELS_DIR / DEFAULT_MODEL / "manifest.json"
-
-
-def model_available(model: str | Path | None = None) -> bool:
-    path = Path(model) if model is not None else default_model_path()
-    if path.is_dir():
-        path = path / "manifest.json"
-    return path.exists() and path.with_name("model.onnx").exists()
-
-
-def get_pool(model: str | Path | None = None, sessions: int | None = None):
-    """A shared :class:`SessionPool` for a TransitionNet manifest (default: the shipped one);
-    cached per manifest path."""
-    from studio.runtime.pool import shared_pool
-
-    path = Path(model) if model is not None else default_model_path()
-    if not model_available(path):
-        raise UserError(f"{path}: the TransitionNet model is not installed (train it with "
-                        "models/recipes/transition/train.py)")
-    return shared_pool(path, ROLE, what="TransitionNet model", sessions=sessions)
-
 
 def model_inputs(ctx_pos: np.ndarray, ctx_quat: np.ndarray, tgt_pos: np.ndarray,
                  tgt_quat: np.ndarray, n: int, mean: np.ndarray, std: np.ndarray
@@ -121,7 +96,7 @@ def inbetween(ctx_pos: np.ndarray, ctx_quat: np.ndarray, tgt_pos: np.ndarray,
     if method == "linear":
         return D.interpolate_batch(ctx_pos[:, -1], ctx_quat[:, -1], np.asarray(tgt_pos),
                                    np.asarray(tgt_quat), n)
-    pool = pool or get_pool(model)
+    pool = pool or models.pool(ROLE, model)
     c = pool.manifest.constants
     ctx_len = int(c.get("context", CONTEXT))
     lo, hi = int(c.get("min_gap", 1)), int(c.get("max_gap", 60))

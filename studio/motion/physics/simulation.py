@@ -7,7 +7,7 @@ environment's own humanoid code (``HumanoidStablePD``: URDF, stable PD gains and
 the 197-value state, action -> target pose, fall contacts) in a DIRECT (headless) pybullet
 world at the environment's rates: physics at 240 Hz, a new action when the environment would
 take one (nominally every 1/30 s, in practice mostly every 9 steps: see :meth:`Simulation.step`).
-The actor and critic run through :func:`studio.runtime.pool.shared_pool`, like every model in
+The actor and critic are opened by :func:`studio.runtime.models.pool`, like every model in
 the app.
 
 Actions are deterministic (the actor's mean, no exploration noise), so a rollout from the same
@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from studio.jobs import Job, JobContext, UserError
+from studio.runtime import models
 from studio.runtime.manifest import ModelError
 
-ACTOR_ROLE = "motion.policy_actor"
-CRITIC_ROLE = "motion.policy_critic"
+ACTOR_ROLE = models.POLICY_ACTOR
+CRITIC_ROLE = models.POLICY_CRITIC
 POLICY_HZ = 30.0  # pybullet_deep_mimic_env.need_new_action: nominally an action every 1/30 s
 SIM_HZ = 240.0  # the environment's time step (testrl.py update_timestep = 1/240)
 STATE_SIZE = 197  # phase 1 + root height 1 + 15 links x (pos 3 + quat 4) + 15 x (lin 3 + ang 3)
@@ -154,8 +155,6 @@ class Policy:
 
 def load_policy(name_or_dir: str | Path) -> Policy:
     """A shipped policy by name (``walk``) or a folder holding ``actor/`` (and ``critic/``)."""
-    from studio.runtime.pool import shared_pool
-
     p = Path(name_or_dir)
     folder = p if (p / "actor").is_dir() else policies_dir() / str(name_or_dir)
     actor_m = folder / "actor" / "manifest.json"
@@ -163,9 +162,9 @@ def load_policy(name_or_dir: str | Path) -> Policy:
         have = ", ".join(policy_names()) or "none (run models/recipes/deepmimic_policies)"
         raise UserError(f"{name_or_dir}: no DeepMimic policy by that name ({actor_m} not "
                         f"found); have: {have}")
-    actor = shared_pool(actor_m, ACTOR_ROLE, what="DeepMimic policy actor", sessions=1)
+    actor = models.pool(ACTOR_ROLE, actor_m, sessions=1)
     critic_m = folder / "critic" / "manifest.json"
-    critic = (shared_pool(critic_m, CRITIC_ROLE, what="DeepMimic policy critic", sessions=1)
+    critic = (models.pool(CRITIC_ROLE, critic_m, sessions=1)
               if critic_m.exists() else None)
     return Policy(folder.name, actor, critic, dict(actor.manifest.constants))
 
@@ -226,7 +225,7 @@ class Simulation:
         from pybullet_utils import bullet_client
         from pybullet_utils.arg_parser import ArgParser
 
-        from studio.motion.library import data_dir
+        from studio.motion.io.library import data_dir
 
         data = data_dir()
         args = ArgParser()
@@ -405,7 +404,7 @@ class Simulation:
         return np.asarray(out, dtype=np.float64)
 
     def pose_frame(self) -> np.ndarray:
-        """The simulated pose as a (44,) DeepMimic frame (see studio.motion.deepmimic)."""
+        """The simulated pose as a (44,) DeepMimic frame (see studio.motion.io.deepmimic)."""
         return self._frame_of(self._h._sim_model)
 
     def reference_frame(self) -> np.ndarray:
@@ -430,7 +429,7 @@ class Simulation:
     def to_clip(self, which: str = "sim"):
         """The recorded poses (``"sim"`` or ``"reference"``) as a 30 fps humanoid Clip, for
         BVH / DeepMimic / MP4 export."""
-        from studio.motion.deepmimic import frames_to_clip
+        from studio.motion.io.deepmimic import frames_to_clip
 
         frames = self.history.frames if which == "sim" else self.history.references
         if not frames:
@@ -469,9 +468,9 @@ def _heading_local(points: np.ndarray, root_pos, root_orn) -> np.ndarray:
 def frame_positions(frames: np.ndarray) -> np.ndarray:
     """(N, 18, 3) joint positions (metres, Z up, ground at z = 0) of (N, 44) DeepMimic
     frames: what the 3-D viewport draws for a simulated or reference pose."""
-    from studio.motion.deepmimic import frames_to_clip
-    from studio.motion.display import to_z_up
-    from studio.motion.fk import forward_kinematics
+    from studio.motion.core.display import to_z_up
+    from studio.motion.core.fk import forward_kinematics
+    from studio.motion.io.deepmimic import frames_to_clip
 
     f = np.atleast_2d(np.asarray(frames, dtype=np.float64))
     return to_z_up(forward_kinematics(frames_to_clip(f, POLICY_HZ)).positions, 1)
@@ -508,12 +507,12 @@ def simulate_job(policy: str, seconds: float, out: str | Path | None = None,
             if out:
                 clip = sim.to_clip()
                 if suffix == ".mp4":
-                    from studio.motion.display import clip_display
-                    from studio.motion.render import render_mp4
+                    from studio.motion.core.display import clip_display
+                    from studio.motion.io.render import render_mp4
 
                     render_mp4(clip_display(clip), out, ctx)
                 else:
-                    from studio.motion.files import save_clip
+                    from studio.motion.io.files import save_clip
 
                     save_clip(clip, out)
         finally:
