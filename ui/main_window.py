@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QColor, QFont, QIcon, QKeySequence, QPainter, QPixmap
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QMainWindow, QMessageBox, QProgressBar, QPushButton, QStackedWidget,
                                QWidget)
 
@@ -59,6 +60,46 @@ def glyph_icon(glyph: str, size: int = 56) -> QIcon:
     return QIcon(pm)
 
 
+class LazyPanels(Mapping[Workbench, WorkbenchPanel]):
+    """The workbench panels in sidebar order, each built on first access (a placeholder holds
+    its place in the stack until then)."""
+
+    def __init__(self, ctx: AppContext, stack: QStackedWidget) -> None:
+        self._ctx, self._stack = ctx, stack
+        self._classes: dict[Workbench, type[WorkbenchPanel]] = {}
+        self._built: dict[Workbench, WorkbenchPanel] = {}
+
+    def add(self, cls: type[WorkbenchPanel]) -> None:
+        self._classes[cls.workbench] = cls
+        self._stack.addWidget(QWidget())
+
+    def __getitem__(self, wb: Workbench) -> WorkbenchPanel:
+        panel = self._built.get(wb)
+        if panel is None:
+            panel = self._classes[wb](self._ctx)     # KeyError for an unknown workbench
+            i = list(self._classes).index(wb)
+            current = self._stack.currentIndex()
+            placeholder = self._stack.widget(i)
+            self._stack.insertWidget(i, panel)
+            self._stack.removeWidget(placeholder)
+            placeholder.deleteLater()
+            self._stack.setCurrentIndex(current)
+            self._built[wb] = panel
+        return panel
+
+    def __iter__(self) -> Iterator[Workbench]:
+        return iter(self._classes)
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+    def is_built(self, wb: Workbench) -> bool:
+        return wb in self._built
+
+    def built(self) -> list[WorkbenchPanel]:
+        return list(self._built.values())
+
+
 class MainWindow(QMainWindow):
     def __init__(self, panels: list[type[WorkbenchPanel]] | None = None) -> None:
         super().__init__()
@@ -90,16 +131,16 @@ class MainWindow(QMainWindow):
             from ui.motion.panel import MotionPanel
             from ui.talk.panel import TalkPanel
             panels = [TalkPanel, MotionPanel, CodecPanel]
-        self.panels: dict[Workbench, WorkbenchPanel] = {}
+        # Panels are built the first time they are shown or sent a file: the window is up
+        # before the Motion and Codec panels (about 1.3 s of widgets and GL) exist.
+        self.panels = LazyPanels(self.ctx, self.stack)
         for cls in panels:
-            panel = cls(self.ctx)
-            self.panels[panel.workbench] = panel
-            item = QListWidgetItem(glyph_icon(panel.icon_text), panel.workbench.value)
+            self.panels.add(cls)
+            item = QListWidgetItem(glyph_icon(cls.icon_text), cls.workbench.value)
             item.setTextAlignment(Qt.AlignCenter)
-            item.setToolTip(panel.subtitle)
+            item.setToolTip(cls.subtitle)
             self.sidebar.addItem(item)
-            self.stack.addWidget(panel)
-        self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.sidebar.currentRowChanged.connect(self._show_row)
         self.sidebar.setCurrentRow(0)
 
         self._build_status_bar()
@@ -120,6 +161,17 @@ class MainWindow(QMainWindow):
         self._rate_reset.setSingleShot(True)
         self._rate_reset.timeout.connect(lambda: self.rate_label.setText("idle"))
         self._apply_settings()
+
+    def _show_row(self, row: int) -> None:
+        if 0 <= row < len(self.panels):
+            wb = list(self.panels)[row]
+            if not self.panels.is_built(wb):
+                QApplication.setOverrideCursor(Qt.WaitCursor)
+                try:
+                    self.panels[wb]
+                finally:
+                    QApplication.restoreOverrideCursor()
+        self.stack.setCurrentIndex(row)
 
     # -- chrome -----------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -298,6 +350,6 @@ class MainWindow(QMainWindow):
         # stop jobs first: panels' shutdown closes the pools and readers those jobs use
         self.ctx.runner.cancel_all()
         self.ctx.runner.wait(5000)
-        for p in self.panels.values():
+        for p in self.panels.built():
             p.shutdown()
         super().closeEvent(event)

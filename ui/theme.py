@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QDir
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -30,6 +31,7 @@ def apply(app: QApplication) -> None:
     for role in (QPalette.Text, QPalette.ButtonText, QPalette.WindowText):
         pal.setColor(QPalette.Disabled, role, QColor("#6b6f75"))
     app.setPalette(pal)
+    QDir.setSearchPaths("icons", [str(RESOURCES_DIR / "icons")])   # url(icons:...) in the sheet
     qss = RESOURCES_DIR / "style.qss"
     if qss.exists():
         app.setStyleSheet(qss.read_text(encoding="utf-8"))

@@ -839,3 +839,75 @@ class LiveRecorder:
             self._writer.abort()
         err = RuntimeError("recording aborted")
         self._stack.__exit__(RuntimeError, err, None)
+
+
+# ---------------------------------------------------------------------------- assembly
+
+class LiveSession:
+    """The live pipeline put together: microphone -> :class:`LiveEngine` -> optional
+    speaker monitor (delayed to match the picture) and :class:`LiveRecorder`.
+
+    ``start()`` starts it (on a :class:`~studio.jobs.UserError` everything built is stopped,
+    a partial recording deleted, and the error re-raised); the UI then polls
+    :meth:`latest_frame`, :meth:`level` and :meth:`stats`; ``stop()`` stops it and finishes the
+    recording, if any (its :class:`RecordingResult`; a failed recording raises after the rest
+    has stopped).
+    """
+
+    def __init__(self, lipsync: LipSync, template: Template, mode: str = "low_latency", *,
+                 device: int | str | None = None, record_to: str | Path | None = None,
+                 monitor: bool = False) -> None:
+        from studio.media.mic import MicCapture
+        from studio.media.monitor import AudioMonitor
+
+        self.engine = engine = LiveEngine(lipsync, template, mode)
+        self.recorder = LiveRecorder(record_to, fps=engine.fps).attach(engine) if record_to else None
+        self.monitor = None
+        if monitor:
+            self.monitor = mon = AudioMonitor(delay_s=engine.lookahead_s + 0.06)
+            tap = engine.on_audio
+
+            def fan_out(start, block, tap=tap):
+                mon.push(block)
+                if tap is not None:
+                    tap(start, block)
+
+            engine.on_audio = fan_out
+        self.mic = MicCapture(on_audio=engine.push_audio, device=device)
+
+    def start(self) -> "LiveSession":
+        from studio.jobs import UserError
+
+        try:
+            self.engine.start()
+            self.mic.start()
+            if self.monitor is not None:
+                self.monitor.start()
+        except UserError:
+            self.mic.stop()
+            self.engine.stop()
+            if self.recorder is not None:
+                self.recorder.abort()
+            raise
+        return self
+
+    @property
+    def device_name(self) -> str:
+        return self.mic.device.name if self.mic.device is not None else ""
+
+    def latest_frame(self) -> tuple[int, np.ndarray, float] | None:
+        return self.engine.latest_frame()
+
+    def level(self):
+        """The newest input level (:class:`studio.media.mic.Level`), or None."""
+        return self.mic.level()
+
+    def stats(self) -> LiveStats:
+        return self.engine.stats()
+
+    def stop(self) -> RecordingResult | None:
+        self.mic.stop()
+        if self.monitor is not None:
+            self.monitor.stop()
+        self.engine.stop()
+        return self.recorder.close() if self.recorder is not None else None

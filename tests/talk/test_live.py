@@ -11,7 +11,7 @@ from studio.runtime.pool import SessionPool
 from studio.talk import mel as melmod
 from studio.talk.features import stack_features
 from studio.talk.lipsync import LipSync, blend_weights
-from studio.talk.live import LiveEngine, LiveRecorder, Schedule, full_lookahead
+from studio.talk.live import LiveEngine, LiveRecorder, LiveSession, Schedule, full_lookahead
 from studio.talk.render import ArrayTemplate, pingpong, render_frames
 from tests.talk.test_render import Collect, speech_like
 
@@ -398,6 +398,92 @@ def test_recorder_repeats_skipped_frames_and_abort_leaves_nothing(tmp_path):
     rec2.on_frame(LiveFrame(0, rgb, 0.0, 0.0, 0.0, 0))
     rec2.abort()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
+
+
+# ------------------------------------------------------------------------ assembly
+
+class FakeMic:
+    """MicCapture's shape without a sound server: the test plays the pump thread."""
+    made: list = []
+
+    def __init__(self, on_audio=None, *, device=None):
+        self.on_audio, self.request = on_audio, device
+        self.device = None
+        self.started = self.stopped = False
+        FakeMic.made.append(self)
+
+    def start(self):
+        from studio.media.mic import MicError
+
+        if self.request == "missing":
+            raise MicError("No microphone called 'missing'.")
+        self.device = type("Device", (), {"name": f"mic {self.request}"})()
+        self.started = True
+        return self
+
+    def stop(self):
+        self.stopped = True
+
+    def level(self):
+        return None
+
+
+class FakeMonitor:
+    def __init__(self, delay_s):
+        self.delay_s, self.samples, self.started, self.stopped = delay_s, 0, False, False
+
+    def push(self, block):
+        self.samples += len(block)
+
+    def start(self):
+        self.started = True
+        return self
+
+    def stop(self):
+        self.stopped = True
+
+
+@pytest.fixture
+def fake_devices(monkeypatch):
+    import studio.media.mic as mic
+    import studio.media.monitor as monitor
+
+    monkeypatch.setattr(mic, "MicCapture", FakeMic)
+    monkeypatch.setattr(monitor, "AudioMonitor", FakeMonitor)
+    FakeMic.made.clear()
+
+
+def test_live_session_feeds_monitor_and_recorder_from_the_mic(lipsync, template, tmp_path,
+                                                              fake_devices):
+    out = tmp_path / "rec.mp4"
+    live = LiveSession(lipsync, template, "low_latency", device=3, record_to=out,
+                       monitor=True).start()
+    mic = FakeMic.made[-1]
+    assert mic.started and live.device_name == "mic 3" and live.engine.running
+    assert live.monitor.started
+    assert live.monitor.delay_s == pytest.approx(live.engine.lookahead_s + 0.06)
+    wav = speech_like(1.0)
+    for i in range(0, len(wav), 320):
+        mic.on_audio(wav[i:i + 320])
+    assert live.engine.flush()
+    assert live.monitor.samples == len(wav)        # every block heard, none lost to the tap
+    assert live.latest_frame() is not None and live.stats().frames > 0
+    res = live.stop()
+    assert mic.stopped and live.monitor.stopped and not live.engine.running
+    assert res.frames >= 1 and out.exists()          # (a fast feed: late frames are dropped)
+    with av.open(str(out)) as c:
+        assert len(c.streams.video) == 1 and len(c.streams.audio) == 1
+
+
+def test_live_session_that_cannot_start_stops_and_leaves_no_file(lipsync, template, tmp_path,
+                                                                  fake_devices):
+    from studio.jobs import UserError
+
+    live = LiveSession(lipsync, template, device="missing", record_to=tmp_path / "rec.mp4")
+    with pytest.raises(UserError, match="missing"):
+        live.start()
+    assert FakeMic.made[-1].stopped and not live.engine.running
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow

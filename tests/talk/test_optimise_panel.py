@@ -30,14 +30,14 @@ def _wait_session(panel, qtbot, models: Path) -> None:
 def test_optimise_button_switches_to_the_int8_pair(panel, qtbot, tmp_path):
     avatar = panel._test_avatar
     _wait_session(panel, qtbot, avatar / "models")
-    assert panel.optimise_button.isEnabled()
-    panel.optimise_button.click()
+    assert panel.avatar.optimise_button.isEnabled()
+    panel.avatar.optimise_button.click()
     out = tmp_path / "docs" / "models" / "avatar-int8"
     _wait_session(panel, qtbot, out)
-    assert "INT8" in panel.avatar_label.text()
+    assert "INT8" in panel.avatar.label.text()
     assert (avatar / "models" / "unet" / "model.onnx").exists()  # the FP32 pair is kept
     qtbot.waitUntil(lambda: panel.ctx.runner.idle, timeout=10000)
-    assert panel.optimise_button.isEnabled()
+    assert panel.avatar.optimise_button.isEnabled()
 
 
 def test_a_refused_pair_keeps_the_original(panel, qtbot, tmp_path, monkeypatch):
@@ -57,9 +57,9 @@ def test_a_refused_pair_keeps_the_original(panel, qtbot, tmp_path, monkeypatch):
     panel.ctx.feed.error.connect(lambda title, text: errors.append((title, text)))
     avatar = panel._test_avatar
     _wait_session(panel, qtbot, avatar / "models")
-    panel.optimise_button.click()
+    panel.avatar.optimise_button.click()
     qtbot.waitUntil(lambda: bool(errors), timeout=30000)
     title, text = errors[0]
     assert title == "Kept the original models" and "PSNR" in text and "was not kept" in text
-    assert panel._models_dir() == avatar / "models" and "INT8" not in panel.avatar_label.text()
+    assert panel._models_dir() == avatar / "models" and "INT8" not in panel.avatar.label.text()
     assert not (tmp_path / "docs" / "models" / "avatar-int8").exists()

@@ -206,15 +206,16 @@ def test_panel_notes_the_foreign_pair_and_trains_this_face(panel, qtbot, avatar_
         avatar, ctx, max_steps=3, resume=resume, **FAST))
     panel.load_avatar(avatar_copy)
     _wait_avatar(panel, qtbot, avatar_copy, DEFAULT_MODELS)
-    assert panel.pair_note.isVisibleTo(panel) and "astronaut" in panel.pair_note.text()
-    assert panel.train_button.isEnabled() and not panel.resume_button.isEnabled()
-    panel.train_button.click()
-    assert panel.train_button.text() == "Cancel training"
+    note = panel.avatar.pair_note
+    assert note.isVisibleTo(panel) and "astronaut" in note.text()
+    assert panel.avatar.train_button.isEnabled() and not panel.avatar.resume_button.isEnabled()
+    panel.avatar.train_button.click()
+    assert panel.avatar.train_button.text() == "Cancel training"
     _wait_avatar(panel, qtbot, avatar_copy, avatar_copy / "models")
-    assert not panel.pair_note.isVisibleTo(panel)
+    assert not panel.avatar.pair_note.isVisibleTo(panel)
     qtbot.waitUntil(lambda: panel.ctx.runner.idle, timeout=30000)
-    assert panel.resume_button.isEnabled()  # the checkpoint is there
-    assert panel.train_button.text() == "Train for this face"
+    assert panel.avatar.resume_button.isEnabled()  # the checkpoint is there
+    assert panel.avatar.train_button.text() == "Train for this face"
 
 
 def test_panel_without_torch_explains_how_to_get_it(panel, qtbot, monkeypatch):
@@ -222,6 +223,6 @@ def test_panel_without_torch_explains_how_to_get_it(panel, qtbot, monkeypatch):
     errors = []
     panel.ctx.feed.error.connect(lambda title, text: errors.append((title, text)))
     _no_torch(monkeypatch)
-    panel.train_button.click()
+    panel.avatar.train_button.click()
     assert errors and "pip install '.[train]'" in errors[0][1]
     assert panel.train_handle is None

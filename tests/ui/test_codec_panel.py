@@ -19,13 +19,13 @@ def panel(open_panel):
 def test_sweep_plot_table_viewer_export(panel, qtbot, tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", width=128, height=96, frames=8)
     panel.open_file(clip, FileKind.VIDEO)
-    qtbot.waitUntil(lambda: panel.run_button.isEnabled(), timeout=30000)
-    assert "128×96" in panel.source_label.text()
-    for key, box in panel.codec_boxes.items():
+    qtbot.waitUntil(lambda: panel.settings.run_button.isEnabled(), timeout=30000)
+    assert "128×96" in panel.settings.source_label.text()
+    for key, box in panel.settings.codec_boxes.items():
         box.setChecked(key in ("x264", "vp9"))
-    panel.points.setValue(2)
-    panel.max_frames.setValue(8)
-    panel.vmaf_ok = False
+    panel.settings.points.setValue(2)
+    panel.settings.max_frames.setValue(8)
+    panel.settings.vmaf_ok = False
     panel.run_sweep(tmp_path / "proj")
     qtbot.waitUntil(lambda: not panel.sweep_handle.running, timeout=120000)
     assert panel.sweep_handle.result.ok, panel.sweep_handle.result.error
@@ -33,23 +33,23 @@ def test_sweep_plot_table_viewer_export(panel, qtbot, tmp_path):
                     timeout=30000)
 
     # one RD curve per codec, with the measured points
-    items = {k: v for k, v in panel._curve_items.items() if v.xData is not None and len(v.xData)}
+    items = {k: v for k, v in panel.rd.curve_items.items() if v.xData is not None and len(v.xData)}
     assert sorted(k.split("/")[0] for k in items) == ["vp9", "x264"]
     assert all(len(v.xData) == 2 and np.all(np.asarray(v.xData) > 0) for v in items.values())
     # BD table: vp9 against the x264 anchor
-    assert panel.bd_table.rowCount() == 1
-    assert panel.bd_table.item(0, 1).text().endswith("%") or panel.bd_table.item(0, 3).text()
+    assert panel.bd.table.rowCount() == 1
+    assert panel.bd.table.item(0, 1).text().endswith("%") or panel.bd.table.item(0, 3).text()
 
     # viewer shows source vs the selected point, same size as the source
-    qtbot.waitUntil(lambda: panel.viewer.has_frame(), timeout=30000)
-    pid = panel.right_pick.currentData()
+    qtbot.waitUntil(lambda: panel.compare.view.has_frame(), timeout=30000)
+    pid = panel.compare.right_pick.currentData()
     assert pid in panel.project.points
-    panel.frame_slider.setValue(5)
+    panel.compare.frame_slider.setValue(5)
     qtbot.waitUntil(lambda: panel._frame_job is not None and not panel._frame_job.running, timeout=30000)
-    assert panel.viewer._frames[0].shape == (96, 128, 3)
-    assert not np.array_equal(panel.viewer._frames[0], panel.viewer._frames[1])  # lossy
-    panel.view_mode.setCurrentIndex(1)
-    assert panel.viewer.mode == "diff"
+    assert panel.compare.view._frames[0].shape == (96, 128, 3)
+    assert not np.array_equal(panel.compare.view._frames[0], panel.compare.view._frames[1])  # lossy
+    panel.compare.view_mode.setCurrentIndex(1)
+    assert panel.compare.view.mode == "diff"
 
     out = panel.write_report(tmp_path / "report")
     assert all(p.exists() and p.stat().st_size > 0 for p in out)
@@ -68,15 +68,16 @@ def test_reopen_saved_project(panel, qtbot, tmp_path):
     assert panel.project is not None and len(panel.project.done_points()) == 2
     assert panel.centre_stack.currentIndex() == 1
     # the project's own source and settings, not "No source video" and the defaults
-    assert "128×96" in panel.source_label.text() and "No source" not in panel.source_label.text()
-    assert panel.max_frames.value() == 6 and panel.points.value() == 2
-    assert [k for k, b in panel.codec_boxes.items() if b.isChecked()] == ["x264"]
-    assert panel.frame_label.text() == "frame 1 / 6"
+    source = panel.settings.source_label.text()
+    assert "128×96" in source and "No source" not in source
+    assert panel.settings.max_frames.value() == 6 and panel.settings.points.value() == 2
+    assert [k for k, b in panel.settings.codec_boxes.items() if b.isChecked()] == ["x264"]
+    assert panel.compare.frame_label.text() == "frame 1 / 6"
     # Run sweep extends it (no "this project uses max 75 frames / None s")
     errors = []
     panel.ctx.feed.error.connect(lambda t, m: errors.append(m))
-    panel.vmaf_ok = False
-    panel.points.setValue(3)
+    panel.settings.vmaf_ok = False
+    panel.settings.points.setValue(3)
     panel.run_sweep()
     qtbot.waitUntil(lambda: not panel.sweep_handle.running, timeout=60000)
     assert panel.sweep_handle.result.ok, panel.sweep_handle.result.error
@@ -95,17 +96,17 @@ def test_rd_hover_readout_follows_the_pointer(panel, qtbot, tmp_path):
     panel.resize(1300, 800)
     panel.show()
     qtbot.waitExposed(panel)
-    item = next(iter(panel._curve_items.values()))
-    vb = panel.rd_plot.getPlotItem().getViewBox()
+    item = next(iter(panel.rd.curve_items.values()))
+    vb = panel.rd.plot.getPlotItem().getViewBox()
     qtbot.wait(100)                        # let the view settle on its range
     from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
-    port = panel.rd_plot.viewport()
+    port = panel.rd.plot.viewport()
 
     def move(dx: float) -> None:   # a synthetic move (no cursor offscreen)
         spot = item.scatter.points()[0]    # where the point is drawn now
-        view_pos = panel.rd_plot.mapFromScene(vb.mapViewToScene(spot.pos()))
+        view_pos = panel.rd.plot.mapFromScene(vb.mapViewToScene(spot.pos()))
         local = QPointF(view_pos.x() + dx, view_pos.y())
         QApplication.sendEvent(port, QMouseEvent(QEvent.MouseMove, local, port.mapToGlobal(local),
                                                  Qt.NoButton, Qt.NoButton, Qt.NoModifier))
@@ -114,10 +115,10 @@ def test_rd_hover_readout_follows_the_pointer(panel, qtbot, tmp_path):
     for _ in range(10):            # enter, then rest on the point
         move(14)
         move(0)
-        if "kbit/s" in panel.hover_label.text():
+        if "kbit/s" in panel.rd.hover_label.text():
             break
-    assert "kbit/s" in panel.hover_label.text(), panel.hover_label.text()
-    assert "x264" in panel.hover_label.text()
+    assert "kbit/s" in panel.rd.hover_label.text(), panel.rd.hover_label.text()
+    assert "x264" in panel.rd.hover_label.text()
 
 
 def test_broken_project_is_a_message_not_a_crash(panel, qtbot, tmp_path):
@@ -141,9 +142,9 @@ def test_bd_table_shows_warnings_and_missing_metric(panel, tmp_path):
     _add(proj, "av1", "8", [r * 0.7 for r in RATES], PSNR)
     _add(proj, "vp9", "4", RATES, [q + 3 for q in PSNR])
     panel.project = proj
-    panel.metric.setCurrentIndex(panel.metric.findData("psnr_y_global"))
+    panel.rd.metric_combo.setCurrentIndex(panel.rd.metric_combo.findData("psnr_y_global"))
     panel.refresh_results()
-    t = panel.bd_table
+    t = panel.bd.table
     rows = {t.item(i, 0).text(): i for i in range(t.rowCount())}
     assert set(rows) == {"AV1 (SVT-AV1) preset 8", "VP9 (libvpx) cpu-used 4"}
     vp9, av1 = rows["VP9 (libvpx) cpu-used 4"], rows["AV1 (SVT-AV1) preset 8"]
@@ -157,7 +158,7 @@ def test_bd_table_shows_warnings_and_missing_metric(panel, tmp_path):
     assert t.item(av1, 1).text() == "-30.0 %"
 
     # a metric no point has: the table says how to add it instead of staying empty
-    panel.metric.setCurrentIndex(panel.metric.findData("vmaf"))
+    panel.rd.metric_combo.setCurrentIndex(panel.rd.metric_combo.findData("vmaf"))
     assert t.rowCount() == 1 and "studio codec score" in t.item(0, 0).text()
     assert "--metrics vmaf" in t.item(0, 0).text()
 
@@ -174,12 +175,12 @@ def test_a_per_shot_project_shows_its_shots_and_choices(panel, qtbot, tmp_path):
     panel.open_project(tmp_path / "proj")
     qtbot.waitUntil(lambda: panel.project is not None, timeout=10000)
     # shot encodes are building blocks: not offered as A/B, not drawn as curves
-    picks = [panel.right_pick.itemData(i) for i in range(panel.right_pick.count())]
+    picks = [panel.compare.right_pick.itemData(i) for i in range(panel.compare.right_pick.count())]
     assert not any("_f" in str(p) for p in picks)
-    assert panel.shots_table.rowCount() == 3 and panel.results_tabs.isTabEnabled(2)
+    assert panel.shots.rowCount() == 3 and panel.results_tabs.isTabEnabled(2)
     pershot = next(p for p in picks if str(p).startswith("x264_pershot"))
     panel.select_point(pershot)
-    assert "kbit/s" in panel.shots_table.item(0, 3).text()
-    assert panel.shots_table.item(1, 1).text() == "12–23"
-    panel.shots_table.cellClicked.emit(2, 0)
-    assert panel.frame_slider.value() == 24
+    assert "kbit/s" in panel.shots.item(0, 3).text()
+    assert panel.shots.item(1, 1).text() == "12–23"
+    panel.shots.cellClicked.emit(2, 0)
+    assert panel.compare.frame_slider.value() == 24

@@ -245,3 +245,27 @@ def test_dialog_names_are_safe_and_start_in_documents(tmp_path, monkeypatch):
     assert safe_name("???") == "untitled"
     p = suggested_path("walk → run", ".bvh", "motion")
     assert p.endswith("walk-to-run.bvh") and "Neural Media Studio" in p and " " not in Path(p).name
+
+
+def test_panels_are_built_on_first_use(window, qtbot):
+    """The window comes up with only the Talk panel built (start-up time); the others are
+    built when first shown or sent a file, in their own place in the stack."""
+    from ui.panel_base import WorkbenchPanel
+
+    assert window.panels.is_built(Workbench.TALK)
+    assert not window.panels.is_built(Workbench.MOTION)
+    assert not window.panels.is_built(Workbench.CODEC)
+    window.sidebar.setCurrentRow(2)
+    assert window.panels.is_built(Workbench.CODEC)
+    assert not window.panels.is_built(Workbench.MOTION)
+    assert window.stack.currentWidget() is window.panels[Workbench.CODEC]
+    assert window.active_workbench is Workbench.CODEC
+    # a panel built by a file routed to it lands at its own index, behind the current one
+    motion = window.panels[Workbench.MOTION]
+    assert isinstance(motion, WorkbenchPanel)
+    assert window.stack.indexOf(motion) == 1
+    assert window.stack.currentWidget() is window.panels[Workbench.CODEC]
+    assert window.stack.count() == 3
+    window.sidebar.setCurrentRow(1)
+    assert window.stack.currentWidget() is motion
+    assert len(window.panels.built()) == 3
