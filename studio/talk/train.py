@@ -536,7 +536,10 @@ def train_avatar(avatar_path: str | Path, ctx: JobContext | None = None, *,
         raise UserError(f"--hold-out must be between 0 and 0.9, not {hold_out}")
     dev = pick_device(device)
     if dev == "cpu":
-        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        # OMP_NUM_THREADS, when set, wins: it is how a user leaves cores to other work
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        torch.set_num_threads(int(env) if env.isdigit() and int(env) > 0
+                              else max(1, min(4, os.cpu_count() or 1)))
     t_run = time.perf_counter()
     ctx.progress(0, 1, "loading the avatar", force=True)
     avatar = AvatarTemplate.load(avatar_path)
