@@ -338,7 +338,7 @@ def decoder_kmac_per_pixel(p: Point) -> float | None:
         return None
 
 
-def _budget_reason(p: Point, min_fps: float | None, max_kmac: float | None) -> str:
+def budget_reason(p: Point, min_fps: float | None, max_kmac: float | None) -> str:
     """Why the decoder budget removes candidate ``p`` ("" when it fits)."""
     if min_fps and p.decode_fps and p.decode_fps < min_fps:
         return f"decodes at {p.decode_fps:.0f} frames/s < {min_fps:g}"
@@ -347,6 +347,23 @@ def _budget_reason(p: Point, min_fps: float | None, max_kmac: float | None) -> s
         if kmac is not None and kmac > max_kmac:
             return f"decoder costs {kmac:.1f} kMAC/pixel > {max_kmac:g}"
     return ""
+
+
+def over_budget(proj: Project) -> dict[str, str]:
+    """Every finished point that breaks the project's decoder budget, with why: the shot
+    candidates the optimiser removed, and whole-clip points held to the same limits (what the
+    plots mark). Empty when the project has no budget."""
+    b = proj.decoder_budget or {}
+    min_fps, max_kmac = b.get("min_decode_fps"), b.get("max_kmac_per_pixel")
+    if not min_fps and max_kmac is None:
+        return {}
+    out = {}
+    for p in proj.points.values():
+        if p.status == DONE and p.mode != "pershot":
+            why = p.over_budget or budget_reason(p, min_fps, max_kmac)
+            if why:
+                out[p.id] = why
+    return out
 
 
 def _gather(proj: Project, codecs: list[str], shots: list[list[int]],
@@ -370,7 +387,7 @@ def _gather(proj: Project, codecs: list[str], shots: list[list[int]],
         k = index.get(tuple(p.frame_range))
         if k is None:
             continue
-        why = _budget_reason(p, min_fps, max_kmac)
+        why = budget_reason(p, min_fps, max_kmac)
         if why:
             p.over_budget = removed[p.id] = why
             continue

@@ -180,7 +180,43 @@ def test_a_per_shot_project_shows_its_shots_and_choices(panel, qtbot, tmp_path):
     assert panel.shots.rowCount() == 3 and panel.results_tabs.isTabEnabled(2)
     pershot = next(p for p in picks if str(p).startswith("x264_pershot"))
     panel.select_point(pershot)
-    assert "kbit/s" in panel.shots.item(0, 3).text()
+    assert "kbit/s" in panel.shots.item(0, 4).text()
     assert panel.shots.item(1, 1).text() == "12–23"
+    assert panel.shots.item(0, 3).text() == "—"          # no decoder budget yet
+    assert panel.rd.budget_rings.xData is None or len(panel.rd.budget_rings.xData) == 0
     panel.shots.cellClicked.emit(2, 0)
     assert panel.compare.frame_slider.value() == 24
+
+
+def test_the_decoder_budget_is_marked_in_shots_and_plot(panel, qtbot, tmp_path):
+    from studio.codec.pershot import OptimiseSpec, run_optimise
+    from studio.codec.project import Project
+    from studio.jobs import JobContext
+    from tests.codec.test_codec_pershot import write_shots
+
+    src = write_shots(tmp_path / "shots.mp4")
+    spec = OptimiseSpec(str(src), 40.0, codecs=["x264"], presets={"x264": ["ultrafast"]},
+                        values={"x264": [22, 30, 38]}, workers=0, curve=False)
+    run_optimise(spec, tmp_path / "proj", JobContext())
+    proj = Project.load(tmp_path / "proj")
+    by_shot: dict = {}
+    for p in proj.points.values():
+        if p.is_shot:
+            by_shot.setdefault(tuple(p.frame_range), []).append(p.decode_fps)
+    whole = [p.decode_fps for p in proj.points.values() if not p.is_shot and p.mode == "crf"]
+    proj.close()
+    # every shot keeps its fastest candidate; the slower ones fall below the limit
+    spec.min_decode_fps = min(max(v) for v in by_shot.values())
+    slower = sum(f < spec.min_decode_fps for v in by_shot.values() for f in v)
+    if slower == 0:
+        pytest.skip("every shot candidate decoded at the same speed")
+    run_optimise(spec, tmp_path / "proj", JobContext())
+    panel.open_project(tmp_path / "proj")
+    qtbot.waitUntil(lambda: panel.project is not None, timeout=10000)
+    cells = [panel.shots.item(r, 3) for r in range(panel.shots.rowCount())]
+    marked = [c for c in cells if c.text() != "—"]
+    assert sum(int(c.text().split()[0]) for c in marked) == slower
+    assert all("decodes at" in c.toolTip() for c in marked)
+    # whole-clip points slower than the budget are ringed in the RD plot, the rest are not
+    rings = panel.rd.budget_rings.xData
+    assert (0 if rings is None else len(rings)) == sum(f < spec.min_decode_fps for f in whole)

@@ -261,7 +261,9 @@ class CodecPanel(WorkbenchPanel):
         # one colour per codec family in every plot, from the same table as the SVG export
         every = self.project.curves()
         styles = dict(zip((c.key for c in every), curve_styles(every)))
-        self.rd.show_curves(curves, styles, rate_axis(curves))
+        from studio.codec.pershot import over_budget
+
+        self.rd.show_curves(curves, styles, rate_axis(curves), over_budget(self.project))
         self.bd.set_anchors(curves)
         self._fill_bd_table()
         self._fill_shots()
@@ -298,8 +300,14 @@ class CodecPanel(WorkbenchPanel):
         chosen = []
         if proj is not None and pid not in (SOURCE, None) and pid in proj.points:
             chosen = proj.point(pid).shots
+        removed: dict[tuple[int, int], list[str]] = {}
+        if proj is not None:
+            for rid, why in (proj.decoder_budget or {}).get("removed", {}).items():
+                p = proj.points.get(rid)
+                if p is not None and p.frame_range:
+                    removed.setdefault(tuple(p.frame_range), []).append(f"{p.label}: {why}")
         self.shots.show_shots(str(proj.folder) if proj is not None else "", shots, chosen,
-                              proj.reference_rgb if proj is not None else None)
+                              proj.reference_rgb if proj is not None else None, removed)
 
     # -- viewer ----------------------------------------------------------------------------------
     def select_point(self, pid: str) -> None:

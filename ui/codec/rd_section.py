@@ -8,6 +8,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from ui.widgets.plots import PALETTE, make_plot
 
+BUDGET_COLOUR = "#ff5252"
+
 
 class RDPlot(QWidget):
     """Curves in (``show_curves``); the chosen metric and clicked points out."""
@@ -40,6 +42,16 @@ class RDPlot(QWidget):
         if legend is not None:
             legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -10))
         self.plot.getPlotItem().getViewBox().setDefaultPadding(0.06)
+        # points that break the project's decoder budget: a red ring over the point (in the
+        # legend only while there are some)
+        # a PlotDataItem (not a bare scatter) follows the plot's log x axis by itself
+        self.budget_rings = pg.PlotDataItem([], [], pen=None, symbol="o", symbolSize=17,
+                                            symbolBrush=None,
+                                            symbolPen=pg.mkPen(BUDGET_COLOUR, width=2.5),
+                                            name="over the decoder budget")
+        self.budget_rings.setZValue(5)
+        self.plot.addItem(self.budget_rings, ignoreBounds=True)
+        self._over: dict[str, str] = {}
         self.hover_label = QLabel("Hover a point to read it; click it to open it in the viewer.")
         self.hover_label.setObjectName("PanelSubtitle")
         self.hover_label.setWordWrap(True)      # its own row: long readings wrap, never widen
@@ -59,9 +71,11 @@ class RDPlot(QWidget):
         m = metric or self.metric()
         return self.metric_labels.get(m, m)
 
-    def show_curves(self, curves, styles: dict, axis: str) -> None:
+    def show_curves(self, curves, styles: dict, axis: str,
+                    over_budget: dict[str, str] | None = None) -> None:
         """``curves``: studio.codec.project curves for the current metric; ``styles``: curve key
-        -> (colour, dash) as the SVG export draws them; ``axis``: "bpp" or "kbps"."""
+        -> (colour, dash) as the SVG export draws them; ``axis``: "bpp" or "kbps";
+        ``over_budget``: point id -> why it breaks the decoder budget (ringed in red)."""
         metric = self.metric()
         from studio.codec.report import point_rate
 
@@ -83,6 +97,16 @@ class RDPlot(QWidget):
                     self._points[p.id] = p
             self._item(c, styles).setData(xs, ys, data=ids)
             seen.add(c.key)
+        self._over = dict(over_budget or {})
+        ring = [(x, y) for c in curves for p in c.points if p.id in self._over
+                for x, y in [(point_rate(p, axis), p.metrics.get(metric))]
+                if y is not None and x > 0]
+        self.budget_rings.setData([x for x, _ in ring], [y for _, y in ring])
+        legend = pi.legend
+        if legend is not None:
+            legend.removeItem(self.budget_rings)
+            if ring:
+                legend.addItem(self.budget_rings, "over the decoder budget")
         for key, item in self.curve_items.items():
             if key not in seen:
                 item.setData([], [])
@@ -112,5 +136,7 @@ class RDPlot(QWidget):
             m = self.metric()
             rate = (f"{p.bpp:.3f} bpp" if p.frames == 1 and p.bpp > 0
                     else f"{p.bitrate_kbps:,.1f} kbit/s (file {p.file_kbps:,.1f})")
+            over = (f" · over the decoder budget: {self._over[p.id]}" if p.id in self._over
+                    else "")
             self.hover_label.setText(f"{p.label}: {rate}, {self.metric_label(m)} "
-                                     f"{p.metrics.get(m, float('nan')):.3f} · click to view")
+                                     f"{p.metrics.get(m, float('nan')):.3f}{over} · click to view")
