@@ -220,3 +220,31 @@ def test_the_decoder_budget_is_marked_in_shots_and_plot(panel, qtbot, tmp_path):
     # whole-clip points slower than the budget are ringed in the RD plot, the rest are not
     rings = panel.rd.budget_rings.xData
     assert (0 if rings is None else len(rings)) == sum(f < spec.min_decode_fps for f in whole)
+
+
+def test_many_curves_get_a_key_under_the_plot_instead_of_a_legend_on_them(qtbot):
+    from studio.codec.project import DONE, Curve, Point
+    from studio.codec.report import curve_styles
+    from ui.codec.rd_section import IN_PLOT_LEGEND_MAX, RDPlot
+
+    rd = RDPlot()
+    qtbot.addWidget(rd)
+    metric = rd.metric()
+
+    def curve(codec: str, mode: str) -> Curve:
+        pts = [Point(f"{codec}_{mode}_{k}", codec, "medium", mode, float(k), status=DONE,
+                     frames=10, bitrate_kbps=50.0 * (k + 1), metrics={metric: 30.0 + k})
+               for k in range(3)]
+        return Curve(codec, "medium", mode, pts)
+
+    few = [curve("x264", "crf"), curve("x265", "crf")]
+    rd.show_curves(few, dict(zip((c.key for c in few), curve_styles(few))), "kbps")
+    assert rd.plot.getPlotItem().legend.isVisible() and rd.key_label.isHidden()
+    many = [curve(c, m) for c in ("x264", "x265", "av1") for m in ("crf", "bitrate", "pershot")]
+    assert len(many) > IN_PLOT_LEGEND_MAX
+    rd.show_curves(many, dict(zip((c.key for c in many), curve_styles(many))), "kbps",
+                   over_budget={"x264_crf_0": "decodes at 10 frames/s < 60"})
+    assert not rd.plot.getPlotItem().legend.isVisible() and not rd.key_label.isHidden()
+    text = rd.key_label.text()
+    assert all(c.label.replace("&", "&amp;") in text for c in many)
+    assert "over the decoder budget" in text and len(rd.budget_rings.xData) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
@@ -9,6 +11,24 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from ui.widgets.plots import PALETTE, make_plot
 
 BUDGET_COLOUR = "#ff5252"
+IN_PLOT_LEGEND_MAX = 6      # more entries than this: a two-column key under the plot
+
+
+def plot_key(curves, styles: dict, budget: bool) -> str:
+    """The curves' key as a two-column HTML table: a line sample in the curve's colour and
+    dash, then the label."""
+    def sample(colour: str, dash: str) -> str:
+        # the plot draws any dash pattern as Qt's dashed line (see _item)
+        return f'<span style="color:{colour}">{"╍╍" if dash else "━━"}</span>'
+
+    cells = [f"{sample(*styles.get(c.key, (PALETTE[0], '')))} {html.escape(c.label)}"
+             for c in curves]
+    if budget:
+        cells.append(f'<span style="color:{BUDGET_COLOUR}">◯</span> over the decoder budget')
+    rows = [cells[i:i + 2] for i in range(0, len(cells), 2)]
+    return ("<table cellspacing=0 cellpadding=1>"
+            + "".join("<tr>" + "".join(f"<td>{c}&nbsp;&nbsp;</td>" for c in r) + "</tr>"
+                      for r in rows) + "</table>")
 
 
 class RDPlot(QWidget):
@@ -63,6 +83,13 @@ class RDPlot(QWidget):
         rl.addLayout(top)
         rl.addWidget(self.hover_label)
         rl.addWidget(self.plot, 1)
+        # with many curves the in-plot legend would cover them: a key under the plot instead
+        self.key_label = QLabel()
+        self.key_label.setObjectName("PlotKey")
+        self.key_label.setTextFormat(Qt.RichText)
+        self.key_label.setWordWrap(True)
+        self.key_label.hide()
+        rl.addWidget(self.key_label)
 
     def metric(self) -> str:
         return self.metric_combo.currentData()
@@ -107,6 +134,12 @@ class RDPlot(QWidget):
             legend.removeItem(self.budget_rings)
             if ring:
                 legend.addItem(self.budget_rings, "over the decoder budget")
+            shown = [c for c in curves if c.key in seen]
+            many = len(shown) + bool(ring) > IN_PLOT_LEGEND_MAX
+            legend.setVisible(not many)
+            self.key_label.setVisible(many)
+            if many:
+                self.key_label.setText(plot_key(shown, styles, bool(ring)))
         for key, item in self.curve_items.items():
             if key not in seen:
                 item.setData([], [])
