@@ -4,7 +4,7 @@
     studio codec bdrate REPORT_DIR [--anchor x264] [--metric psnr_y] [--method pchip]
     studio codec export REPORT_DIR [--csv F] [--json F] [--svg F] [--frames-csv F] [--metric M]
     studio codec score REPORT_DIR --metrics vmaf,xpsnr [--force]
-    studio codec encode INPUT --codec learned --quality Q --out FILE.nlc
+    studio codec encode INPUT --codec learned|FOLDER|NAME --quality Q --out FILE.nlc
     studio codec decode FILE.nlc --out OUT.png|OUT.mp4
 
 ``register(subparsers)`` adds the ``codec`` command to the app's argparse tree; each action
@@ -75,9 +75,18 @@ def _write_reports(proj: Project, out: Path, metric: str, anchor: str | None = N
     return [*files, out / "frames.csv", out / f"rd_{metric}.svg"]
 
 
+def resolve_codecs(text: str, project: str | Path | None = None) -> list[str]:
+    """``--codecs`` -> codec keys: built-in keys, and users' learned codecs given as a folder
+    of rate points or a name under <user data>/codecs/ (key ``learned:<folder name>``). A
+    project being extended first registers the users' codecs it already compares."""
+    if project is not None and Project.exists(project):
+        Project.load(project).close()
+    return list(dict.fromkeys(encoders.resolve_codec(c) for c in _split(text)))
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
-    codecs = _split(args.codecs)
     try:
+        codecs = resolve_codecs(args.codecs, args.out)
         spec = SweepSpec(
             input=args.input, codecs=codecs, points=args.points, mode=args.mode,
             presets=parse_presets(args.preset or [], codecs),
@@ -140,8 +149,8 @@ def cmd_optimise(args: argparse.Namespace) -> int:
     """Per-shot optimisation: exit 0 done, 1 failed, 130 cancelled."""
     from studio.codec.pershot import OptimiseSpec, optimise_job
 
-    codecs = _split(args.codecs)
     try:
+        codecs = resolve_codecs(args.codecs, args.out)
         spec = OptimiseSpec(
             input=args.input, target_kbps=args.target_kbps, codecs=codecs,
             presets=parse_presets(args.preset or [], codecs), values=parse_values(args.values or []),
@@ -215,6 +224,16 @@ def cmd_encoders(args: argparse.Namespace) -> int:
         kind = "image" if spec.image else ("intra" if spec.intra else "video")
         print(f"{key:12s} {spec.backend:8s} {spec.encoder:12s} {kind:6s} {spec.value_name:9s} "
               f"{'ok' if ok else 'missing: ' + why}")
+    named = encoders.user_codecs_dir()
+    for folder in sorted(named.iterdir()) if named.is_dir() else []:
+        key = f"learned:{folder.name}"
+        try:
+            spec = encoders.codec_spec(encoders.resolve_codec(str(folder)))
+            state = f"ok ({spec.label}, quality {min(spec.value_range):g}-"\
+                    f"{max(spec.value_range):g})"
+        except UserError as exc:
+            state = f"missing: {str(exc).removeprefix(f'--codecs {folder}: ')}"
+        print(f"{key:12s} {'learned':8s} {'(yours)':12s} {'image':6s} {'quality':9s} {state}")
     print()
     for name, (ok, why) in ffmetrics.available_metrics().items():
         print(f"metric {name:10s} {'ok' if ok else 'missing: ' + why}")
@@ -295,16 +314,33 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 1 if s.failed else 0
 
 
+def _learned_family(codec: str) -> str:
+    """``--codec`` of encode/decode -> 'learned' (shipped) or a model folder: a learned codec's
+    key or name (``learned:NAME``, or NAME under <user data>/codecs/), a family folder, or a
+    single rate point's folder."""
+    if codec in ("learned", "learned_codec"):
+        return "learned"
+    p = Path(codec).expanduser()
+    if p.is_dir() and (p / "codec.json").is_file():   # a single rate point
+        return str(p)
+    try:
+        spec = encoders.codec_spec(encoders.resolve_codec(codec))
+    except UserError as exc:
+        raise UserError(f"--codec {codec}: {str(exc).removeprefix(f'--codecs {codec}: ')}") \
+            from None
+    if spec.backend != "learned":
+        raise UserError(f"--codec {codec!r}: not a learned codec; give 'learned', a learned "
+                        f"codec's folder or its name")
+    return spec.encoder if encoders.is_user_learned(spec) else "learned"
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     """Code an image (or every frame of a video) with the learned codec into one .nlc file."""
     from studio.codec import learned
     from studio.codec.learned.io import read_pictures
 
     try:
-        if args.codec != "learned" and not Path(args.codec).exists():
-            raise UserError(f"--codec {args.codec!r}: only 'learned' (the shipped learned "
-                            f"codec) or a path to a learned-codec model folder")
-        model = learned.resolve_model(args.codec, args.quality)
+        model = learned.resolve_model(_learned_family(args.codec), args.quality)
         bs = learned.encode_pictures(model, read_pictures(args.input, args.frames or None))
         size = bs.write(args.out)
     except (UserError, ValueError) as exc:
@@ -323,7 +359,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from studio.codec.learned.io import write_pictures
 
     try:
-        bs, model, pictures = learned.iter_decode(args.input, [args.codec] if args.codec else [])
+        extra = [_learned_family(args.codec)] if args.codec else []
+        bs, model, pictures = learned.iter_decode(args.input, [e for e in extra
+                                                               if e != "learned"])
         written = write_pictures(args.out, pictures, len(bs.payloads), args.fps)
     except (UserError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -349,7 +387,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                             "decoder budgets, against fixed encoding of the whole clip")
     o.add_argument("input", help="source video")
     o.add_argument("--target-kbps", type=float, required=True, help="target average bitrate")
-    o.add_argument("--codecs", default="x264", help="video codecs (default %(default)s)")
+    o.add_argument("--codecs", default="x264",
+                   help="codecs, as for sweep (a learned codec's folder too; default "
+                        "%(default)s)")
     o.add_argument("--out", required=True, help="project folder (the workbench opens it)")
     o.add_argument("--preset", action="append", metavar="[CODEC=]P1,P2",
                    help="presets to consider per shot; repeatable")
@@ -385,7 +425,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="encode a rate ladder per codec and score it")
     s.add_argument("input", help="source video (any container PyAV reads)")
     s.add_argument("--codecs", default="x264,x265,av1,vp9",
-                   help=f"comma list from: {', '.join(encoders.CODECS)} (default %(default)s)")
+                   help=f"comma list from: {', '.join(encoders.CODECS)}, or a user's learned "
+                        f"codec: its folder of rate points (q1..qN, as models/learned_codec) or "
+                        f"its name under <user data>/codecs/, keyed learned:<folder name> "
+                        f"(default %(default)s)")
     s.add_argument("--points", type=int, default=5, help="rate points per codec (default 5)")
     s.add_argument("--out", required=True, help="project/report folder (reused to extend it)")
     s.add_argument("--mode", choices=encoders.RATE_MODES, default="crf",
@@ -459,7 +502,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     en = sub.add_parser("encode", help="code an image or clip with the learned codec (.nlc)")
     en.add_argument("input", help="image (PNG, JPEG...) or video")
     en.add_argument("--codec", default="learned",
-                    help="'learned' (shipped) or a learned-codec model folder (default learned)")
+                    help="'learned' (shipped), a learned codec's folder (rate points q1..qN, "
+                         "or one rate point) or its name under <user data>/codecs/ (default "
+                         "learned)")
     en.add_argument("--quality", type=int, default=2, help="rate point 1..N, 1 = lowest rate")
     en.add_argument("--frames", type=int, default=0, help="max video frames (default 0: all)")
     en.add_argument("--out", required=True, help="bitstream to write (.nlc)")
@@ -469,7 +514,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     de.add_argument("input", help="an .nlc bitstream")
     de.add_argument("--out", required=True, help="OUT.png or OUT.mp4")
     de.add_argument("--codec", default=None,
-                    help="a model folder to look in besides the shipped ones")
+                    help="a learned codec (folder or name) to look in besides the shipped "
+                         "one")
     de.add_argument("--fps", type=int, default=25, help="frame rate of an MP4 (default 25)")
     de.set_defaults(func=cmd_decode)
     return p

@@ -327,7 +327,9 @@ def decoder_kmac_per_pixel(p: Point) -> float | None:
     import json
 
     from studio.codec.learned.model import rate_points_by_quality, shipped_dir
-    folder = rate_points_by_quality(shipped_dir()).get(int(p.value))
+    spec = encoders.CODECS[p.codec]   # the shipped family, or a user's folder of rate points
+    family = Path(spec.encoder) if encoders.is_user_learned(spec) else shipped_dir()
+    folder = rate_points_by_quality(family).get(int(p.value))
     if folder is None:
         return None
     try:
@@ -445,9 +447,10 @@ def run_optimise(spec: OptimiseSpec, folder: str | os.PathLike, ctx: JobContext)
     folder = Project.resolve_folder(folder)
     if spec.target_kbps <= 0:
         raise UserError("--target-kbps must be positive")
-    for c in spec.codecs:
-        if c not in encoders.CODECS:
-            raise UserError(f"unknown codec {c!r}; choose from {', '.join(encoders.CODECS)}")
+    if Project.exists(folder):   # the users' learned codecs this project already compares
+        Project.load(folder).close()
+    spec = replace(spec, codecs=list(dict.fromkeys(encoders.resolve_codec(c)
+                                                   for c in spec.codecs)))
     if not ffmpeg_tool.capabilities().ok:
         raise UserError(f"stitching needs the FFmpeg executable: {ffmpeg_tool.capabilities().problem}")
     summary = OptimiseSummary(project=str(folder))

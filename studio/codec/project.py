@@ -188,6 +188,9 @@ class Project:
         # the per-shot optimiser's decoder budget: {"min_decode_fps", "max_kmac_per_pixel",
         # "removed": {point id: why}}; the removed points also carry Point.over_budget
         self.decoder_budget: dict = {}
+        # users' learned codecs compared here: key (learned:<name>) -> {"path": folder,
+        # "label", "qualities"}; registered in encoders.CODECS when the project is opened
+        self.user_codecs: dict[str, dict] = {}
         self.created = time.strftime("%Y-%m-%dT%H:%M:%S")
         self._clip: ReferenceClip | None = None
         self._readers: dict[str, encoders.FrameReader] = {}   # viewer cache, 4 newest
@@ -229,6 +232,10 @@ class Project:
             proj.ladders = dict(data.get("ladders", {}))
             proj.shots = [list(s) for s in data.get("shots", [])]
             proj.decoder_budget = dict(data.get("decoder_budget") or {})
+            proj.user_codecs = {str(k): dict(v) for k, v in
+                                (data.get("user_codecs") or {}).items()}
+            # known again by key; the folder is read only when encoding (it may have moved)
+            encoders.register_user_codecs(proj.user_codecs)
             if data.get("reference"):
                 proj.reference = ReferenceInfo.from_dict(data["reference"])
             for d in data.get("points", []):
@@ -248,6 +255,7 @@ class Project:
             "ladders": self.ladders,
             "shots": self.shots,
             "decoder_budget": self.decoder_budget,
+            "user_codecs": self.user_codecs,
             "points": [asdict(p) for p in self.points.values()],
         }
 

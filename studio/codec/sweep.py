@@ -25,7 +25,7 @@ import time
 import traceback
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -89,6 +89,7 @@ class PointTask:
     ssim: bool
     ms_ssim: bool
     ff_metrics: tuple[str, ...]   # columns computed by the FFmpeg executable (ffmetrics)
+    user_codecs: dict = field(default_factory=dict)   # users' learned codecs: key -> record
 
 
 # --- one point (runs in a worker process or in the calling thread) ------------------------------
@@ -99,6 +100,7 @@ def run_point(task: PointTask, report: Callable[[str, int], None],
     :class:`Cancelled` (every other failure becomes a failed point with its message)."""
     pt = Point.from_dict(task.point)
     folder = Path(task.folder)
+    encoders.register_user_codecs(task.user_codecs)   # a fresh worker knows only built-ins
     spec = encoders.codec_spec(pt.codec)
     enc = encoders.encoder_for(spec)
     stream_rel = f"streams/{pt.id}" + ("" if spec.image else f".{spec.ext}")
@@ -268,6 +270,41 @@ class _Progress:
         if self.per_point:   # 100 % only once the last point is stored
             done = min(done, self.total - 1)
         self.ctx.progress(min(done, self.total), self.total, message or self.message, force)
+
+
+def resolve_codecs(spec: SweepSpec) -> SweepSpec:
+    """The spec with every codec as its key: a user's learned codec may be named by its
+    folder (or a name under <user data>/codecs/), here and in ``presets`` / ``values``."""
+    def key(name: str) -> str:
+        return name if name == "*" or name in encoders.CODECS else encoders.resolve_codec(name)
+
+    def loose(name: str) -> str:   # settings for a codec not swept are ignored, as before
+        try:
+            return key(name)
+        except UserError:
+            return name
+
+    codecs = [key(c) for c in spec.codecs]
+    presets = {loose(c): v for c, v in spec.presets.items()}
+    values = {loose(c): v for c, v in spec.values.items()}
+    return replace(spec, codecs=list(dict.fromkeys(codecs)), presets=presets, values=values)
+
+
+def _user_codecs(spec: SweepSpec, proj: Project) -> None:
+    """Record the users' learned codecs of this sweep in the project (key -> folder, label,
+    qualities), so reopening it knows them; a key the project already holds for another
+    folder that still exists is refused (a moved folder takes its new place)."""
+    for c in spec.codecs:
+        if not encoders.is_user_learned(encoders.CODECS[c]):
+            continue
+        folder = Path(encoders.CODECS[c].encoder)
+        old = proj.user_codecs.get(c)
+        if old and Path(old["path"]) != folder and Path(old["path"]).exists():
+            raise UserError(f"{proj.folder}: {c} in this project is {old['path']}, not {folder}; "
+                            f"rename the folder to compare both")
+        if old and Path(old["path"]) != folder:   # moved: it stands for the stored one now
+            encoders.register_user_codec(folder, c, replace=True)
+        proj.user_codecs[c] = encoders.user_codec_record(c)
 
 
 def _validate(spec: SweepSpec) -> None:
@@ -441,8 +478,10 @@ def run_sweep(spec: SweepSpec, project_path: str | os.PathLike, ctx: JobContext,
     ``on_point(point)`` hears every finished (or failed) point, from the job's thread."""
     t0 = time.perf_counter()
     folder = Project.resolve_folder(project_path)
+    proj = _open_project(spec, folder)   # first: it knows the users' codecs it compared
+    spec = resolve_codecs(spec)
+    _user_codecs(spec, proj)
     _validate(spec)
-    proj = _open_project(spec, folder)
     summary = SweepSummary(project=str(folder))
 
     # 1. the reference clip, made once per project
@@ -483,8 +522,9 @@ def run_sweep(spec: SweepSpec, project_path: str | os.PathLike, ctx: JobContext,
     proj.save()
     summary.notes.extend(proj.notes)
 
+    users = {c: proj.user_codecs[c] for c in spec.codecs if c in proj.user_codecs}
     tasks = [PointTask(str(folder), asdict(p), ref.to_dict(), threads, spec.ssim, spec.ms_ssim,
-                       ff_metrics) for p in todo]
+                       ff_metrics, users) for p in todo]
     bar = _Progress(ctx, ref.frames, len(tasks))
     bar.ref_done = ref.frames
 

@@ -203,7 +203,8 @@ def test_the_decoder_budget_is_marked_in_shots_and_plot(panel, qtbot, tmp_path):
     for p in proj.points.values():
         if p.is_shot:
             by_shot.setdefault(tuple(p.frame_range), []).append(p.decode_fps)
-    whole = [p.decode_fps for p in proj.points.values() if not p.is_shot and p.mode == "crf"]
+    # every whole-clip point the plot draws: the CRF ladder and the ABR point at the target
+    whole = [p.decode_fps for p in proj.points.values() if not p.is_shot and p.mode != "pershot"]
     proj.close()
     # every shot keeps its fastest candidate; the slower ones fall below the limit
     spec.min_decode_fps = min(max(v) for v in by_shot.values())
@@ -248,3 +249,38 @@ def test_many_curves_get_a_key_under_the_plot_instead_of_a_legend_on_them(qtbot)
     text = rd.key_label.text()
     assert all(c.label.replace("&", "&amp;") in text for c in many)
     assert "over the decoder budget" in text and len(rd.budget_rings.xData) == 1
+
+
+def test_a_project_with_a_users_learned_codec_reopens(panel, tmp_path):
+    """A user's learned codec (a folder of rate points) is known again from the project: its
+    curve and label, and a codec box of its own so Run sweep extends it."""
+    import shutil
+    from pathlib import Path
+
+    from studio.codec import encoders
+    from studio.codec.sweep import SweepSpec, run_sweep
+    from studio.jobs import JobContext
+
+    shipped = Path(__file__).resolve().parents[2] / "models" / "learned_codec"
+    if not (shipped / "q2" / "codec.json").is_file():
+        pytest.skip("the shipped learned codec is not installed")
+    mine = tmp_path / "mine"
+    for q in ("q1", "q2"):
+        shutil.copytree(shipped / q, mine / q)
+    clip = write_clip(tmp_path / "clip.mp4", width=64, height=48, frames=1)
+    try:
+        run_sweep(SweepSpec(input=str(clip), codecs=["learned", str(mine)], points=2,
+                            max_frames=1, workers=0, ms_ssim=False, vmaf=False),
+                  tmp_path / "p", JobContext())
+        encoders.CODECS.pop("learned:mine")            # as in a fresh app
+        panel.open_project(tmp_path / "p")
+        assert panel.project is not None and len(panel.project.done_points()) == 4
+        labels = [c.label for c in panel.project.curves("psnr_y")]
+        assert labels == ["Learned (Balle 2017, factorised prior)", "Learned: learned_codec (mine)"]
+        assert sum(1 for v in panel.rd.curve_items.values()
+                   if v.xData is not None and len(v.xData) == 2) == 2
+        box = panel.settings.codec_boxes["learned:mine"]
+        assert box.isEnabled() and box.isChecked()
+        assert "learned:mine" in panel.settings.sweep_spec(clip).codecs
+    finally:
+        encoders.CODECS.pop("learned:mine", None)

@@ -12,6 +12,12 @@ from ui.widgets.panel_parts import card, section
 MAIN_CODECS = ("x264", "x265", "av1", "vp9")
 
 
+def encoders_available(spec) -> tuple[bool, str]:
+    from studio.codec import encoders
+
+    return encoders.encoder_for(spec).available(spec)
+
+
 class SweepSettings(QWidget):
     """Settings in, a SweepSpec out; Run / Open / Export are requests for the panel."""
 
@@ -28,7 +34,7 @@ class SweepSettings(QWidget):
         self.source_label = QLabel("No source video.\nDrop one anywhere, or open a saved project.")
         self.source_label.setWordWrap(True)
         self.codec_boxes = self._codec_boxes(encoders)
-        grid = QGridLayout()
+        grid = self._codec_grid = QGridLayout()
         for i, box in enumerate(self.codec_boxes.values()):
             grid.addWidget(box, i // 2, i % 2)
         codecs_w = QWidget()
@@ -124,6 +130,16 @@ class SweepSettings(QWidget):
         if proj.max_frames:
             self.max_frames.setValue(int(proj.max_frames))
         codecs = {p.codec for p in proj.points.values()}
+        for key in getattr(proj, "user_codecs", {}):   # a user's learned codec: a box of its own
+            if key not in self.codec_boxes and key in self._codecs:
+                spec = self._codecs[key]
+                ok, why = encoders_available(spec)
+                box = QCheckBox(key)
+                box.setToolTip(f"{spec.label} ({spec.encoder})" + ("" if ok else f": {why}"))
+                box.setEnabled(ok)
+                n = len(self.codec_boxes)
+                self._codec_grid.addWidget(box, n // 2, n % 2)
+                self.codec_boxes[key] = box
         if codecs:
             for key, box in self.codec_boxes.items():
                 box.setChecked(box.isEnabled() and key in codecs)

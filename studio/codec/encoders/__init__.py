@@ -8,6 +8,7 @@ needs to know which one it is. A learned codec becomes a third backend here.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -15,14 +16,18 @@ import numpy as np
 from studio.codec.encoders.base import (RATE_MODES, AlignmentError, CodecSpec, DecodedFrame,
                                         EncodeResult, EncodeSettings, Encoder, FrameReader)
 from studio.codec.encoders.exe_backend import FFmpegExeEncoder
-from studio.codec.encoders.learned_backend import LearnedEncoder, learned_spec
+from studio.codec.encoders.learned_backend import (USER_PREFIX, LearnedEncoder, is_user_learned,
+                                                  learned_spec, user_codec_key,
+                                                  user_learned_spec)
 from studio.codec.encoders.pyav_backend import PyAvEncoder, StreamFrameReader
 from studio.codec.reference import ReferenceClip, ReferenceInfo
+from studio.jobs import UserError
 
 __all__ = ["RATE_MODES", "AlignmentError", "CodecSpec", "DecodedFrame", "EncodeResult",
            "EncodeSettings", "Encoder", "FrameReader", "CODECS", "codec_spec", "encoder_for",
            "available_codecs", "ladder", "encode_clip", "decode_points", "StreamFrameReader",
-           "check_settings"]
+           "check_settings", "resolve_codec", "register_user_codec", "user_codec_record",
+           "register_user_codecs", "user_codecs_dir", "is_user_learned", "USER_PREFIX"]
 
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                  "slower", "veryslow", "placebo")
@@ -73,9 +78,89 @@ for _spec in _VIDEO:
 for _spec in _IMAGE:
     CODECS[_spec.key] = _spec
 CODECS["learned"] = learned_spec()   # the shipped learned codec (models/learned_codec)
+_BUILTIN = frozenset(CODECS)
 
 _BACKENDS: dict[str, Encoder] = {"pyav": PyAvEncoder(), "ffmpeg": FFmpegExeEncoder(),
                                  "learned": LearnedEncoder()}
+
+
+# --- users' learned codecs ----------------------------------------------------------------
+# A user's learned codec is a folder of rate points laid out like models/learned_codec (q1..qN,
+# each with codec.json, analysis/, synthesis/, entropy.npz). ``resolve_codec`` turns a path
+# (or a name: a folder under <user data>/codecs/) into a key ``learned:<folder name>`` and adds
+# it to CODECS for this process; projects store key -> folder (``user_codecs`` in
+# project.json) and register it again when they are opened, and sweep workers get it in their
+# task, so the key means the same folder everywhere.
+
+def user_codecs_dir() -> Path:
+    """Where named learned codecs live: ``<user data dir>/codecs/<name>/``."""
+    from studio import paths
+
+    return paths.user_data_dir() / "codecs"
+
+
+def register_user_codec(folder: str | os.PathLike, key: str | None = None, label: str = "",
+                        qualities: list[int] | None = None, replace: bool = False) -> str:
+    """Add a user's learned codec to CODECS (the folder is not checked here) -> its key. The
+    same key for another folder is refused unless ``replace`` (a project being opened)."""
+    key = key or user_codec_key(Path(folder).expanduser())   # a link's name, not its target's
+    folder = Path(folder).expanduser().resolve()
+    if key in _BUILTIN:
+        raise UserError(f"{key}: a built-in codec's key; rename the folder {folder}")
+    old = CODECS.get(key)
+    if old is not None and Path(old.encoder) != folder and not replace \
+            and Path(old.encoder).exists():   # (a folder that moved takes its new place)
+        raise UserError(f"two learned codecs named {key}: {old.encoder} and {folder}; rename "
+                        f"one of the folders")
+    if old is None or Path(old.encoder) != folder or replace:
+        CODECS[key] = user_learned_spec(folder, key, label, qualities)
+    return key
+
+
+def register_user_codecs(records: dict[str, dict], replace: bool = True) -> None:
+    """Register the ``user_codecs`` of a project (key -> {path, label, qualities})."""
+    for key, rec in (records or {}).items():
+        if key in CODECS and Path(CODECS[key].encoder) == Path(rec.get("path", "")):
+            continue
+        register_user_codec(rec["path"], key, str(rec.get("label", "")),
+                            [int(q) for q in rec.get("qualities") or []] or None, replace)
+
+
+def user_codec_record(key: str) -> dict:
+    """What a project stores of a user's codec, so reopening it needs nothing else."""
+    spec = codec_spec(key)
+    lo, hi = sorted(spec.value_range)
+    from studio.codec.learned.model import rate_points_by_quality
+
+    qualities = sorted(rate_points_by_quality(spec.encoder)) or list(range(int(lo), int(hi) + 1))
+    return {"path": spec.encoder, "label": spec.label, "qualities": qualities}
+
+
+def resolve_codec(name: str) -> str:
+    """A codec as the user names it -> its key in CODECS: a key (x264, learned...), a path to
+    a learned codec's folder, or the name of one under <user data>/codecs/ (bare or as
+    ``learned:NAME``). A folder that is not a learned codec is a UserError naming what is
+    missing."""
+    from studio.codec.learned.model import LearnedModelError, check_family
+
+    name = name.strip()
+    if name in CODECS:
+        return name
+    bare = name[len(USER_PREFIX):] if name.startswith(USER_PREFIX) else name
+    path = Path(name).expanduser()
+    looks_like_path = os.sep in name or "/" in name or name.startswith(".") or path.exists()
+    if not looks_like_path:
+        named = user_codecs_dir() / bare
+        if not named.exists():
+            raise UserError(f"unknown codec {name!r}: not a codec key ({', '.join(CODECS)}), "
+                            f"nor a learned codec's folder, nor one named {bare!r} in "
+                            f"{user_codecs_dir()}")
+        path = named
+    try:
+        check_family(path)
+    except LearnedModelError as exc:
+        raise UserError(f"--codecs {name}: {exc}") from None
+    return register_user_codec(path)
 
 
 def codec_spec(key: str) -> CodecSpec:

@@ -15,6 +15,7 @@ own chroma handling. The quality value is the rate point 1..N (1 = lowest rate).
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -44,6 +45,44 @@ def learned_spec(key: str = "learned", family: str = "learned_codec") -> CodecSp
                      rate_modes=("crf",), ext="nlc")
 
 
+USER_PREFIX = "learned:"
+
+
+def user_codec_key(folder: str | os.PathLike) -> str:
+    """The stable key of a user's learned codec: ``learned:<folder name>`` (file-name safe)."""
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "-", Path(os.path.abspath(folder)).name) or "codec"
+    return USER_PREFIX + name
+
+
+def user_learned_spec(folder: str | os.PathLike, key: str | None = None, label: str = "",
+                      qualities: list[int] | None = None) -> CodecSpec:
+    """The catalogue entry of a user's learned codec (a folder of rate points). ``label`` and
+    ``qualities`` come from a project when the folder is not read (it may have moved: the
+    finished points still show; encoding then says the folder is missing)."""
+    folder = Path(folder).resolve()
+    if qualities is None or not label:
+        from studio.codec.learned.model import family_name, rate_points_by_quality
+
+        qualities = qualities or sorted(rate_points_by_quality(folder)) or [1]
+        if not label:
+            name = family_name(folder)
+            label = f"Learned: {name}" + (f" ({folder.name})" if name != folder.name else "")
+    hi, lo = float(max(qualities)), float(min(qualities))
+    return CodecSpec(key or user_codec_key(folder), label, str(folder), ("default",),
+                     "default", (hi, lo), (hi, lo), backend="learned", image=True, intra=True,
+                     high_bit_depth=True, value_name="quality", rate_modes=("crf",), ext="nlc")
+
+
+def is_user_learned(spec: CodecSpec) -> bool:
+    return spec.backend == "learned" and spec.encoder != "learned_codec"
+
+
+def _family(spec: CodecSpec) -> Path:
+    from studio.codec.learned.model import shipped_dir
+
+    return shipped_dir() if spec.encoder == "learned_codec" else Path(spec.encoder)
+
+
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -61,16 +100,24 @@ class LearnedEncoder(Encoder):
             import constriction  # noqa: F401
         except ImportError:
             return False, "the 'constriction' package is not installed"
-        from studio.codec.learned.model import rate_points, shipped_dir
+        from studio.codec.learned.model import LearnedModelError, check_family, rate_points
 
-        fam = shipped_dir() if spec.encoder == "learned_codec" else Path(spec.encoder)
-        if not rate_points(fam):
+        fam = _family(spec)
+        if is_user_learned(spec):
+            try:
+                check_family(fam)
+            except LearnedModelError as exc:
+                return False, str(exc)
+        elif not rate_points(fam):
             return False, f"no learned-codec model under {fam}"
         return True, ""
 
     def _model(self, spec: CodecSpec, quality: float):
         from studio.codec.learned.model import resolve_model
 
+        if is_user_learned(spec):   # a moved or damaged folder: say what is missing, where
+            from studio.codec.learned.model import check_family
+            check_family(spec.encoder)
         return resolve_model(spec.encoder, int(round(quality)))
 
     def encode(self, spec: CodecSpec, ref: ReferenceClip, s: EncodeSettings,
@@ -106,7 +153,9 @@ class LearnedEncoder(Encoder):
             file_bytes=sz.file_bytes, file_kbps=8.0 * sz.file_bytes / duration / 1000.0,
             options={"quality": f"{int(round(s.value))}", "model": model.name,
                      "model_id": model.id_hex},
-            command=f"studio codec encode --codec {spec.key} --quality {int(round(s.value))}",
+            command=f"studio codec encode --codec "
+                    f"{spec.encoder if is_user_learned(spec) else spec.key} "
+                    f"--quality {int(round(s.value))}",
             encoder_version=f"{model.name} ({model.id_hex[:12]}), {_version()}")
 
     def decode(self, spec: CodecSpec, path: str | os.PathLike, info: ReferenceInfo,

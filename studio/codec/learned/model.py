@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -179,6 +180,69 @@ def rate_points_by_quality(family: str | os.PathLike) -> dict[int, Path]:
             continue
         found.setdefault(q, cj.parent)
     return dict(sorted(found.items()))
+
+
+def check_family(family: str | os.PathLike) -> dict[int, Path]:
+    """quality -> rate point of a user's learned codec, after checking that every file a
+    rate point needs is there; a :class:`LearnedModelError` names the folder and what is
+    missing. Checks files only (nothing is loaded)."""
+    fam = Path(family)
+    if not fam.is_dir():
+        raise LearnedModelError(f"{fam}: no such learned-codec folder" if not fam.exists()
+                                else f"{fam}: not a folder (a learned codec is a folder of rate "
+                                     f"points q1, q2... each with codec.json)")
+    points = rate_points_by_quality(fam)
+    if not points:
+        raise LearnedModelError(
+            f"{fam}: not a learned codec: no codec.json here nor in any subfolder (a learned "
+            f"codec is a folder of rate points q1, q2... each holding codec.json, "
+            f"analysis/manifest.json + model.onnx, synthesis/manifest.json + model.onnx and "
+            f"entropy.npz, like models/{SHIPPED_FAMILY})")
+    for q, folder in points.items():
+        try:
+            meta = json.loads((folder / "codec.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise LearnedModelError(f"{folder / 'codec.json'}: unreadable ({exc})") from None
+        missing = []
+        for key, default in (("analysis", "analysis/manifest.json"),
+                             ("synthesis", "synthesis/manifest.json")):
+            man = folder / str(meta.get(key, default))
+            if not man.is_file():
+                missing.append(str(man.relative_to(folder)) if man.is_relative_to(folder)
+                               else str(man))
+                continue
+            try:
+                onnx_file = str(json.loads(man.read_text(encoding="utf-8")).get("file",
+                                                                                "model.onnx"))
+            except (OSError, ValueError, AttributeError) as exc:
+                raise LearnedModelError(f"{man}: unreadable manifest ({exc})") from None
+            if not (man.parent / onnx_file).is_file():
+                missing.append(str((man.parent / onnx_file).relative_to(folder)))
+        if not (folder / str(meta.get("entropy", "entropy.npz"))).is_file():
+            missing.append(str(meta.get("entropy", "entropy.npz")))
+        if missing:
+            raise LearnedModelError(f"{fam}: rate point {folder.name} (quality {q}) lacks "
+                                    f"{', '.join(missing)}")
+    return points
+
+
+def family_name(family: str | os.PathLike) -> str:
+    """The codec's name from its manifests: codec.json ``family`` (or ``label``) if given,
+    else the rate points' common name without its ``_q<N>`` suffix, else the folder's."""
+    fam = Path(family)
+    names = []
+    for folder in rate_points_by_quality(fam).values():
+        try:
+            meta = json.loads((folder / "codec.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for k in ("family", "label"):
+            if isinstance(meta.get(k), str) and meta[k].strip():
+                return meta[k].strip()
+        if isinstance(meta.get("name"), str):
+            names.append(re.sub(r"[_ -]?q(uality)?[_ -]?\d+$", "", meta["name"].strip()))
+    names = [n for n in names if n]
+    return names[0] if names and len(set(names)) == 1 else fam.name
 
 
 def rate_points(family: str | os.PathLike) -> list[Path]:
