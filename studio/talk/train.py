@@ -61,6 +61,7 @@ ENCODER_SHARE = 0.15              # of the time budget spent on the audio encode
 CHECKPOINT_EVERY_S = 60.0
 LOSS_MOUTH_WEIGHT = 6.0
 ALPHA_WEIGHT = 1.0                # penalty on copying the reference inside the mouth region
+SWAP_SOFTNESS = 5.0               # px (Gaussian sigma) of the reference's mouth-swap edge
 WINDOW = 96                       # training window round the mouth (80 % of the steps: 2-3x cheaper)
 
 
@@ -377,6 +378,25 @@ def mouth_weight(lm: np.ndarray, box, size: int, pad: int) -> np.ndarray:
     return cv2.GaussianBlur(m.astype(np.float32), (0, 0), 3)
 
 
+def mouth_swapped(own: np.ndarray, other: np.ndarray, w_own: np.ndarray,
+                  w_other: np.ndarray) -> np.ndarray:
+    """The reference half as training and scoring build it: a frame's own crop with another
+    frame's mouth region blended in (``w_*``: soft mouth weights in 0..1, crop-sized; batches
+    broadcast). Why: at render time the reference is the template frame itself, right in pose
+    and skin but with a mouth that has nothing to do with the audio. A whole other frame as
+    reference (SyncTalk_2D's training) teaches a small U-Net in CPU minutes to repaint the
+    whole lower face, soft everywhere (seen: nose and chin blurred); with this reference it
+    copies everything outside the mouth and paints only the mouth."""
+    m = np.maximum(w_own, w_other).astype(np.float32)
+    flat = m.reshape(-1, *m.shape[-2:])
+    for i in range(len(flat)):   # a wide, soft edge: no seam for the U-Net to learn
+        top = float(flat[i].max())
+        flat[i] = cv2.GaussianBlur(flat[i], (0, 0), SWAP_SOFTNESS)
+        flat[i] *= top / max(float(flat[i].max()), 1e-6)
+    m = np.clip(flat.reshape(m.shape), 0.0, 1.0)[..., None]
+    return own * (1.0 - m) + other * m
+
+
 @dataclass
 class TrainData:
     """Everything the loop samples from, precomputed once (uint8 crops: small)."""
@@ -586,7 +606,9 @@ def train_avatar(avatar_path: str | Path, ctx: JobContext | None = None, *,
 
     def batch_of(k: np.ndarray, kr: np.ndarray, win: int | None):
         tgt = data.crops[k].astype(np.float32) / 255.0          # (B,S,S,3)
-        ref = data.crops[kr].astype(np.float32) / 255.0
+        ref = mouth_swapped(tgt, data.crops[kr].astype(np.float32) / 255.0,
+                            data.weights[k].astype(np.float32) / 255.0,
+                            data.weights[kr].astype(np.float32) / 255.0)
         masked = tgt.copy()
         masked[:, my0:my1, mx0:mx1] = 0
         x = np.concatenate([ref, masked], axis=3).transpose(0, 3, 1, 2)
@@ -845,10 +867,11 @@ def evaluate_held_out(avatar: AvatarTemplate | str | Path, models_dir: str | Pat
                       ctx: JobContext | None = None) -> HeldOutScore:
     """Score a pair on the last ``hold_out`` of the avatar's own audio and frames, which
     training never saw. Frame i (masked) is repainted from audio i with the *reference* half
-    taken from one fixed frame of the trained part, the one with the most closed mouth
-    (SyncTalk_2D's training setup): with frame i itself as reference, or a reference that
-    changes with time, a pair that merely copies the reference's mouth would score well
-    (seen: r +0.71 from a U-Net that ignored its audio input). The result is pasted into frame i and compared with the real frame i:
+    built as a render has it (frame i's own crop) except for the mouth region, which comes
+    from one fixed frame of the trained part, the one with the most closed mouth
+    (:func:`mouth_swapped`): with frame i's own mouth in the reference, or one that changes
+    with time, a pair that merely copies the reference's mouth would score well (seen: r
+    +0.71 from a U-Net that ignored its audio input). The result is pasted into frame i and compared with the real frame i:
     lip gap vs speech energy (studio.talk.eval_sync's pixel measure, as the optimise gate
     uses it), the same for the real frames, rendered vs real lip gap, mouth-region L1 and
     the sharpness (Laplacian variance) ratio in the mouth region."""
@@ -869,6 +892,8 @@ def evaluate_held_out(avatar: AvatarTemplate | str | Path, models_dir: str | Pat
         gap, gap_real, l1, sharp_r, sharp_t = [], [], [], [], []
         j = int(np.argmin(mouth_params(avatar.landmarks[:max(first, 1)])[:, 0]))
         ref = lip.crop(next(avatar.iter_frames(j, j + 1)), avatar.crop_boxes[j])[0]
+        S, pad = lip.contract.size, lip.contract.pad
+        w_j = mouth_weight(avatar.landmarks[j], avatar.crop_boxes[j], S, pad)
         r_at = 0 if lip.contract.input_order[0] == "reference" else 3
         shut = np.zeros_like(rows)
         wide = np.zeros_like(rows)
@@ -879,7 +904,10 @@ def evaluate_held_out(avatar: AvatarTemplate | str | Path, models_dir: str | Pat
             i = first + k
             ctx.progress(k, n - first, f"scoring frame {k + 1}/{n - first}")
             image6, box = lip.crop(frame, avatar.crop_boxes[i])
-            image6[:, r_at:r_at + 3] = ref[:, r_at:r_at + 3]
+            w_i = mouth_weight(avatar.landmarks[i], avatar.crop_boxes[i], S, pad)
+            image6[0, r_at:r_at + 3] = mouth_swapped(
+                image6[0, r_at:r_at + 3].transpose(1, 2, 0),
+                ref[0, r_at:r_at + 3].transpose(1, 2, 0), w_i, w_j).transpose(2, 0, 1)
             pred = lip.predict(image6, lip.audio_features(rows, i, i + 1))
             if k % 3 == 0:
                 a0 = lip.predict(image6, lip.audio_features(shut, i, i + 1))

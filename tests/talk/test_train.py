@@ -226,3 +226,25 @@ def test_panel_without_torch_explains_how_to_get_it(panel, qtbot, monkeypatch):
     panel.avatar.train_button.click()
     assert errors and "pip install '.[train]'" in errors[0][1]
     assert panel.train_handle is None
+
+
+def test_the_reference_is_the_frame_itself_with_another_mouth():
+    """Outside the mouth region the reference half is the frame's own crop (what a render
+    feeds the U-Net); inside it, another frame's mouth (numpy only: no torch needed)."""
+    from studio.talk.train import mouth_swapped, mouth_weight
+
+    import cv2
+
+    rng = np.random.default_rng(0)
+    own, other = rng.random((2, 160, 160, 3)).astype(np.float32)
+    lm = np.zeros((478, 2), np.float32)
+    lm[61], lm[291], lm[13], lm[14] = (60, 90), (100, 90), (80, 86), (80, 94)
+    w = mouth_weight(lm, (0, 0, 168, 168), 160, 4)
+    assert w.max() > 0.9 and w.min() == 0.0
+    ref = mouth_swapped(own, other, w, w)
+    far = cv2.dilate((w > 0).astype(np.uint8), np.ones((61, 61), np.uint8)) == 0
+    assert far.sum() > 5000
+    np.testing.assert_allclose(ref[far], own[far], atol=1e-6)
+    core = cv2.erode((w > 0.95).astype(np.uint8), np.ones((21, 21), np.uint8)) > 0
+    assert core.sum() > 200
+    np.testing.assert_allclose(ref[core], other[core], atol=0.05)
