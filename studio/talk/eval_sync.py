@@ -285,6 +285,57 @@ def best_lag(measured: np.ndarray, expected: np.ndarray, max_lag: int = 4) -> tu
     return best
 
 
+def lagged_pearson(measured: np.ndarray, expected: np.ndarray,
+                   max_lag: int = 15) -> tuple[float, int, float]:
+    """(r at lag 0, the best lag, r at the best lag), NaN entries left out (frames never shown
+    or never rendered). Positive lag: ``measured[j]`` follows ``expected[j - lag]`` (the
+    picture trails the sound), as in :func:`best_lag`."""
+    m = np.asarray(measured, np.float64)
+    e = np.asarray(expected, np.float64)
+    n = min(len(m), len(e))
+    m, e = m[:n], e[:n]
+
+    def r_at(lag: int) -> float:
+        a, b = (m[lag:], e[:n - lag]) if lag >= 0 else (m[:n + lag], e[-lag:])
+        ok = np.isfinite(a) & np.isfinite(b)
+        return pearson(a[ok], b[ok]) if ok.sum() > 10 else float("nan")
+
+    rs = {lag: r_at(lag) for lag in range(-max_lag, max_lag + 1)}
+    best = max((lag for lag in rs if np.isfinite(rs[lag])), key=lambda k: rs[k], default=0)
+    return rs[0], int(best), rs[best]
+
+
+class LipGap:
+    """The lip gap of a rendered frame of ``template`` (an AvatarTemplate: frames + face-mesh
+    landmarks): :func:`mouth_opening_pixels` minus the template frame's own (closed-mouth)
+    reading, as :func:`measure_render` does. ``crop`` copies just the mouth region (cheap
+    enough for a live frame callback); ``measure`` reads it later."""
+
+    def __init__(self, template) -> None:
+        from studio.talk.avatar import frame_index
+
+        self.template = template
+        self._index = frame_index
+        self._rest: dict[int, float] = {}
+
+    def __call__(self, index: int, rgb: np.ndarray) -> float:
+        return self.measure(index, self.crop(index, rgb))
+
+    def crop(self, index: int, rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        k = self._index(index, self.template.num_frames)
+        x0, y0, x1, y1, width = mouth_region(self.template.landmarks[k], rgb.shape)
+        return rgb[y0:y1, x0:x1].copy(), width
+
+    def measure(self, index: int, crop: tuple[np.ndarray, float]) -> float:
+        k = self._index(index, self.template.num_frames)
+        if k not in self._rest:
+            self._rest[k] = mouth_opening_pixels(self.template.frame(k), self.template.landmarks[k])
+        sub, width = crop
+        if sub.size == 0 or width <= 1:
+            return -self._rest[k]
+        return float(inner_mouth_mask(sub).sum()) / (width * width) - self._rest[k]
+
+
 @dataclass
 class SyncReport:
     name: str

@@ -38,7 +38,11 @@ Which audio a frame uses (25 fps, "ave" rows, sample ``k`` is the k-th sample si
     Frame ``i`` stacks rows ``i-8 .. i`` in slots 0..8 and zeros in slots 9..15 (no future rows;
     no extra row delay), so it depends on samples ``[0, (i + 1) * 640 + lookahead)`` only.
     The model was trained with future context; the mouth is less precise and trails the sound
-    by about half a window (~0.1 s), but the frame is ready as soon as its audio is.
+    by about half a window (~0.1 s), but the frame is ready as soon as its audio is. Measured
+    on the shipped pair (which reads rows ``i-2 .. i``) with real speech: the mouth trails its
+    audio by 3 frames at look-ahead 0, 2 at 40 ms, 1 at 80 ms, 0 at 120 ms (row ``i``'s window
+    then nearly matches quality mode's, which ends 132 ms after the frame). The engine's default
+    stays 0; :class:`LiveSession` (the app) uses :data:`LOW_LATENCY_LOOKAHEAD_S` (80 ms).
 
 Latency (in :meth:`LiveEngine.stats`) is measured from the capture time of the last sample a
 frame depends on by this schedule (sample ``due - 1``) to the moment its pixels are ready;
@@ -75,6 +79,12 @@ log = logging.getLogger(__name__)
 
 SR = melmod.SAMPLE_RATE
 LIVE_MODES = ("quality", "low_latency")
+# The look-ahead LiveSession gives low-latency mode (the engine's own default stays 0, the pure
+# causal rule). Measured on the shipped pair with real speech (bench/eval_live_lipsync.py,
+# docs/benchmarks.md): at 0 the mouth trails its audio by 3 frames and the lip gap vs speech
+# energy r at lag 0 is 0.28 against 0.52 offline; 80 ms gives +1 frame and 0.47 (within 0.1 of
+# offline) for 80 ms more mic-to-frame delay; 40 ms gives +2 frames and 0.37.
+LOW_LATENCY_LOOKAHEAD_S = 0.08
 _HALF = melmod.N_FFT // 2          # a mel frame t covers samples [200t - 400, 200t + 400)
 _PIECE = 3200                      # ingest audio in pieces of at most this many samples
 _MEL_CAP = 1024                    # mel frames kept (12.8 s); far more than any window needs
@@ -847,6 +857,9 @@ class LiveSession:
     """The live pipeline put together: microphone -> :class:`LiveEngine` -> optional
     speaker monitor (delayed to match the picture) and :class:`LiveRecorder`.
 
+    ``lookahead_s``: None for the mode's choice here: quality mode's full window, low-latency
+    mode :data:`LOW_LATENCY_LOOKAHEAD_S` (not the engine's bare 0).
+
     ``start()`` starts it (on a :class:`~studio.jobs.UserError` everything built is stopped,
     a partial recording deleted, and the error re-raised); the UI then polls
     :meth:`latest_frame`, :meth:`level` and :meth:`stats`; ``stop()`` stops it and finishes the
@@ -856,11 +869,13 @@ class LiveSession:
 
     def __init__(self, lipsync: LipSync, template: Template, mode: str = "low_latency", *,
                  device: int | str | None = None, record_to: str | Path | None = None,
-                 monitor: bool = False) -> None:
+                 monitor: bool = False, lookahead_s: float | None = None) -> None:
         from studio.media.mic import MicCapture
         from studio.media.monitor import AudioMonitor
 
-        self.engine = engine = LiveEngine(lipsync, template, mode)
+        if lookahead_s is None and mode == "low_latency":
+            lookahead_s = LOW_LATENCY_LOOKAHEAD_S
+        self.engine = engine = LiveEngine(lipsync, template, mode, lookahead_s=lookahead_s)
         self.recorder = LiveRecorder(record_to, fps=engine.fps).attach(engine) if record_to else None
         self.monitor = None
         if monitor:
