@@ -30,7 +30,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def describe(clip, source: str) -> list[str]:
     """The ``motion info`` text, as lines (the UI can show the same summary)."""
     from studio.motion.core.contacts import foot_contacts, foot_sliding
-    from studio.motion.core.fk import forward_kinematics, root_trajectory
+    from studio.motion.core.fk import root_trajectory, stats_pose
 
     sk = clip.skeleton
     ends = sk.end_sites
@@ -46,7 +46,7 @@ def describe(clip, source: str) -> list[str]:
     ]
     from studio.motion.core.units import estimate_units
 
-    pose = forward_kinematics(clip)
+    pose = stats_pose(clip)  # a long clip: window by window, positions only
     lines.append(f"units:     {estimate_units(clip, pose).label}")
     lines += [f"note:      {n}" for n in clip.meta.get("notes", ())]
     traj = root_trajectory(clip, pose)
@@ -101,12 +101,15 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     if not args.fps > 0:
         raise UserError(f"--fps must be positive, got {args.fps}")
+    if args.start < 0 or (args.seconds is not None and not args.seconds > 0):
+        raise UserError("--start must be >= 0 and --seconds positive")
 
     def work(ctx):
         ctx.progress(0, 1, "reading")
         d = clip_display(load_clip(args.clip))
         return render_mp4(d, args.output, ctx, Camera(azimuth_deg=args.azimuth),
-                          args.width, args.height, loops=args.loops, fps=args.fps)
+                          args.width, args.height, loops=args.loops, fps=args.fps,
+                          start=args.start, seconds=args.seconds)
 
     result = run_job_cli(Job(f"Render {Path(args.output).name}", work), quiet=args.quiet)
     if result.ok:
@@ -346,6 +349,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rd.add_argument("--azimuth", type=float, default=-60.0, help="camera angle in degrees")
     rd.add_argument("--fps", type=float, default=30.0,
                     help="video frame rate; the clip is resampled to it (default 30)")
+    rd.add_argument("--start", type=float, default=0.0,
+                    help="start this many seconds into the clip (default 0)")
+    rd.add_argument("--seconds", type=float, default=None,
+                    help="render only this many seconds (default: the whole clip)")
     rd.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     rd.set_defaults(func=_cmd_render)
 

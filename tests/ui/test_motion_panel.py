@@ -234,3 +234,36 @@ def test_style_transfer_preview_and_style_map(panel, qtbot):
     assert set(panel.style_map.placed) == {"content", "style", "result"}
     assert panel.bottom_tabs.currentWidget() is panel.style_map
     assert _facts(panel)["licence"] == "non-commercial only"
+
+
+def test_long_clip_is_shown_first_and_played_a_window_at_a_time(panel, qtbot, tmp_path,
+                                                                monkeypatch):
+    """A clip longer than fk.LONG_CLIP_FRAMES: windowed display positions, the phase from a
+    second job."""
+    import numpy as np
+
+    from studio.motion.core.display import WindowedPositions
+    from studio.motion.io.files import save_clip
+    from studio.motion.io.library import load_builtin
+
+    monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    walk = load_builtin("walk")
+    reps = 5000 // walk.n_frames + 1
+    long = walk.copy(root_pos=np.tile(walk.root_pos, (reps, 1))[:5000],
+                     rotations=np.tile(walk.rotations, (reps, 1, 1))[:5000])
+    bvh = tmp_path / "long_walk.bvh"
+    save_clip(long, bvh)
+    panel.open_file(bvh, FileKind.BVH)
+    qtbot.waitUntil(lambda: panel.display is not None and panel.display.name == "long_walk",
+                    timeout=60000)
+    assert isinstance(panel.display.positions, WindowedPositions)
+    assert panel.timeline.count == 5000
+    for i in (0, 2500, 4999):
+        panel.timeline.set_frame(i)
+        assert panel.timeline.frame == i
+    from studio.motion.learned.phase import ROLE
+
+    if models.available(ROLE):
+        qtbot.waitUntil(lambda: panel.phase is not None, timeout=60000)
+        assert panel.phase.n_frames > 0 and panel.phase_curves
+    qtbot.waitUntil(lambda: panel.ctx.runner.idle, timeout=60000)

@@ -17,12 +17,18 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QScrollArea, QS
 
 from studio.jobs import Job
 from studio.media.filetypes import FileKind, Workbench
+from studio.motion.core.fk import LONG_CLIP_FRAMES  # longer clips: shown first, phase follows
 from ui.motion.clip_section import ClipCard
 from ui.motion.library_section import ClipLibrary
 from ui.motion.plots_section import MotionPlots
 from ui.motion.viewer_section import ClipViewer
 from ui.panel_base import WorkbenchPanel
 from ui.widgets.panel_parts import header
+
+
+def _phase_now(clip, phase_or_none):
+    """The phase track while opening a clip; None for a long clip (it follows later)."""
+    return None if clip.n_frames > LONG_CLIP_FRAMES else phase_or_none(clip)
 
 
 class MotionPanel(WorkbenchPanel):
@@ -37,6 +43,7 @@ class MotionPanel(WorkbenchPanel):
         self.display = None  # its ClipDisplay
         self.phase = None  # its PhaseTrack (None: no DeepPhase model, or not a humanoid)
         self._autoplay = ""  # play this made clip as soon as it is shown
+        self._phase_job = None  # a long clip's phase, computed after it is shown
 
         self.source = ClipLibrary()
         self.source.chosen.connect(self._chosen)
@@ -229,7 +236,7 @@ class MotionPanel(WorkbenchPanel):
             if name:
                 clip.name = name
             ctx.progress(1, 2, "forward kinematics")
-            return clip, clip_display(clip), phase_or_none(clip)
+            return clip, clip_display(clip), _phase_now(clip, phase_or_none)
 
         handle = self.ctx.run(Job(f"Open {path.name}", work))
         handle.finished.connect(lambda r, p=path: self._loaded(r, p))
@@ -240,7 +247,7 @@ class MotionPanel(WorkbenchPanel):
             from studio.motion.core.display import clip_display
             from studio.motion.learned.phase import phase_or_none
 
-            return clip, clip_display(clip), phase_or_none(clip)
+            return clip, clip_display(clip), _phase_now(clip, phase_or_none)
 
         handle = self.ctx.run(Job(f"Show {clip.name}", work))
         handle.finished.connect(self._loaded)
@@ -253,11 +260,39 @@ class MotionPanel(WorkbenchPanel):
             return
         self._show(*result.value)
         self.viewer.set_compare(None)
+        clip, _, phase = result.value
+        if phase is None and clip.n_frames > LONG_CLIP_FRAMES:
+            self._phase_later(clip)
         if self._autoplay and self.current.name == self._autoplay:
             self._autoplay = ""
             self.timeline.play()
 
+    def _phase_later(self, clip) -> None:
+        """A long clip is shown first; its DeepPhase track follows from a second job."""
+        def work(ctx):
+            from studio.motion.learned.phase import phase_or_none
+
+            return phase_or_none(clip, ctx=ctx)
+
+        self.plots.phase_note.setText(f"DeepPhase: computing the phase of {clip.n_frames} "
+                                      "frames…")
+        self._phase_job = self.ctx.run(Job(f"DeepPhase {clip.name}", work))
+        self._phase_job.finished.connect(lambda r, c=clip: self._phase_done(r, c))
+
+    def _phase_done(self, result, clip) -> None:
+        if self.current is not clip:
+            return  # another clip is shown by now
+        if not result.ok or result.value is None:
+            self.plots.show_phase(None)  # no model, or not a humanoid
+            return
+        self.phase = result.value
+        self.plots.show_phase(self.phase, generated=bool(clip.meta.get("transition")))
+        self.clip_card.set_facts(self._facts(clip, self.display, self.phase))
+
     def _show(self, clip, display, phase) -> None:
+        if self._phase_job is not None and clip is not self.current:
+            self._phase_job.cancel()  # the phase of a long clip no longer shown
+            self._phase_job = None
         self.current, self.display, self.phase = clip, display, phase
         self.plots.clip_changed(clip)
         self.clip_card.set_facts(self._facts(clip, display, phase))

@@ -166,7 +166,7 @@ class SkeletonView(QWidget):
     def set_clip(self, display) -> None:
         self._display = display
         self.set_ghost(None)
-        self.trail.setData(pos=np.column_stack([display.positions[:, display.focus, :2],
+        self.trail.setData(pos=np.column_stack([display.focus_path[:, :2],
                                                 np.full(display.n_frames, 0.005)]))
         self.show_frame(0)
 

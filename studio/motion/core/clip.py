@@ -83,15 +83,18 @@ class Clip:
         j = self.skeleton.index(joint) if isinstance(joint, str) else joint
         return Rotation.from_quat(self.rotations[:, j])
 
-    def local_translations(self) -> np.ndarray:
-        """(T, J, 3) local translation of every joint: offsets, animated where present."""
+    def local_translations(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(T, J, 3) local translation of every joint: offsets, animated where present.
+        ``start``/``stop`` give frames ``start:stop`` only (a window of a long clip)."""
         sk = self.skeleton
-        out = np.broadcast_to(sk.offsets, (self.n_frames, len(sk), 3)).copy()
+        sl = slice(start, stop)
+        root = self.root_pos[sl]
+        out = np.broadcast_to(sk.offsets, (len(root), len(sk), 3)).copy()
         if self.translations is not None:
             for j in range(1, len(sk)):
                 if sk.has_position(j):
-                    out[:, j] = self.translations[:, j]
-        out[:, 0] = self.root_pos
+                    out[:, j] = self.translations[sl, j]
+        out[:, 0] = root
         return out
 
     def copy(self, **changes) -> "Clip":

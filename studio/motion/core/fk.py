@@ -24,7 +24,7 @@ class Pose:
     scalar-last quaternions of each joint's global orientation."""
 
     positions: np.ndarray
-    rotations: np.ndarray
+    rotations: np.ndarray | None
 
     def rotation(self, j: int) -> Rotation:
         from scipy.spatial.transform import Rotation
@@ -33,13 +33,14 @@ class Pose:
 
 
 def forward_kinematics_arrays(skeleton: Skeleton, local_translations: np.ndarray,
-                              local_rotations: np.ndarray) -> Pose:
-    """FK from raw arrays: translations (T, J, 3) and rotations (T, J, 4), both local."""
+                              local_rotations: np.ndarray, rotations: bool = True) -> Pose:
+    """FK from raw arrays: translations (T, J, 3) and rotations (T, J, 4), both local.
+    ``rotations=False`` leaves ``Pose.rotations`` None (positions only: less memory)."""
     from scipy.spatial.transform import Rotation
 
     t, n = local_rotations.shape[:2]
     pos = np.empty((t, n, 3))
-    rot = np.empty((t, n, 4))
+    rot = np.empty((t, n, 4)) if rotations else None
     glob: list[Rotation] = []
     for j in range(n):
         local = Rotation.from_quat(local_rotations[:, j])
@@ -51,13 +52,95 @@ def forward_kinematics_arrays(skeleton: Skeleton, local_translations: np.ndarray
             g = glob[p] * local
             pos[:, j] = pos[:, p] + glob[p].apply(local_translations[:, j])
         glob.append(g)
-        rot[:, j] = g.as_quat()
+        if rot is not None:
+            rot[:, j] = g.as_quat()
     return Pose(pos, rot)
 
 
 def forward_kinematics(clip: Clip) -> Pose:
     """World positions and orientations of every joint in every frame."""
     return forward_kinematics_arrays(clip.skeleton, clip.local_translations(), clip.rotations)
+
+
+FK_WINDOW = 2048  # frames per FK step of a long clip
+
+
+def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of scalar-last quaternion arrays (..., 4)."""
+    ax, ay, az, aw = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bx, by, bz, bw = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    return np.stack([aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw,
+                     aw * bw - ax * bx - ay * by - az * bz], axis=-1)
+
+
+def _qrot(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate vectors (..., 3) by unit scalar-last quaternions (..., 4)."""
+    u, w = q[..., :3], q[..., 3:]
+    t = 2.0 * np.cross(u, v)
+    return v + w * t + np.cross(u, t)
+
+
+def fast_positions(skeleton: Skeleton, local_translations: np.ndarray,
+                   local_rotations: np.ndarray) -> np.ndarray:
+    """(T, J, 3) world positions with plain numpy quaternion maths: the same as
+    ``forward_kinematics_arrays(...).positions`` to rounding (~1e-12 relative), about 20
+    times faster than composing scipy ``Rotation`` objects; used for long clips."""
+    t, n = local_rotations.shape[:2]
+    q = np.asarray(local_rotations, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    pos = np.empty((t, n, 3))
+    glob = np.empty((t, n, 4))
+    for j in range(n):
+        p = skeleton.parents[j]
+        if p < 0:
+            glob[:, j] = q[:, j]
+            pos[:, j] = local_translations[:, j]
+        else:
+            glob[:, j] = _qmul(glob[:, p], q[:, j])
+            pos[:, j] = pos[:, p] + _qrot(glob[:, p], local_translations[:, j])
+    return pos
+
+
+def window_positions(clip: Clip, start: int, stop: int) -> np.ndarray:
+    """(stop - start, J, 3) world joint positions of frames ``start:stop`` only: what a
+    viewer or a renderer needs from a long clip, without FK over all of it
+    (:func:`fast_positions`)."""
+    start, stop = max(0, int(start)), min(clip.n_frames, int(stop))
+    if stop <= start:
+        return np.zeros((0, clip.n_joints, 3))
+    return fast_positions(clip.skeleton, clip.local_translations(start, stop),
+                          clip.rotations[start:stop])
+
+
+def joint_positions(clip: Clip, window: int = FK_WINDOW) -> np.ndarray:
+    """(T, J, 3) world joint positions, computed ``window`` frames at a time: the numbers of
+    ``forward_kinematics(clip).positions`` (to rounding; see :func:`fast_positions`) but the
+    working memory is one window, not the whole clip's rotations (a memory-mapped clip is
+    read a window at a time)."""
+    pos = np.empty((clip.n_frames, clip.n_joints, 3))
+    for s in range(0, clip.n_frames, window):
+        pos[s:s + window] = window_positions(clip, s, s + window)
+    return pos
+
+
+def positions_pose(clip: Clip, window: int = FK_WINDOW) -> Pose:
+    """A :class:`Pose` with positions only (``rotations`` None), from :func:`joint_positions`:
+    enough for units, contacts, trajectories and the viewer."""
+    return Pose(joint_positions(clip, window), None)
+
+
+LONG_CLIP_FRAMES = 4096  # longer clips take the windowed, positions-only FK for statistics
+
+
+def stats_pose(clip: Clip) -> Pose:
+    """The pose whole-clip statistics (units, contacts, path) are taken from: the full
+    :func:`forward_kinematics` for a normal clip (as always), :func:`positions_pose` for
+    a clip longer than :data:`LONG_CLIP_FRAMES` frames (positions only, window by window)."""
+    if clip.n_frames > LONG_CLIP_FRAMES:
+        return positions_pose(clip)
+    return forward_kinematics(clip)
 
 
 def rest_positions(skeleton: Skeleton) -> np.ndarray:

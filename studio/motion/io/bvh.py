@@ -304,12 +304,22 @@ def _euler(rot: Rotation, order: str) -> np.ndarray:
 
 def bvh_text(clip: Clip, precision: int = 6) -> str:
     """The BVH file contents for ``clip`` (see the module notes for conventions)."""
+    out = io.StringIO()
+    write_bvh_stream(clip, out, precision)
+    return out.getvalue()
+
+
+_WRITE_BLOCK = 4096  # frame rows converted and formatted at a time
+
+
+def write_bvh_stream(clip: Clip, out, precision: int = 6) -> None:
+    """Write the BVH text of ``clip`` to the text stream ``out``, the frame rows a block of
+    :data:`_WRITE_BLOCK` frames at a time (a long clip is never formatted as one string)."""
     sk = clip.skeleton
     children = [sk.children(j) for j in range(len(sk))]
     chans = [c if (c or not children[j]) else ("Zrotation", "Xrotation", "Yrotation")
              for j, c in enumerate(sk.channels)]
     fmt = f"{{:.{precision}f}}"
-    out = io.StringIO()
     out.write("HIERARCHY\n")
 
     order: list[int] = []  # joints in file order: the frame columns follow it
@@ -330,27 +340,31 @@ def bvh_text(clip: Clip, precision: int = 6) -> str:
 
     emit(0, 0)
     t = clip.n_frames
-    local_t = clip.local_translations()
-    cols = []
-    for j in order:
-        cs = chans[j]
-        axes = "".join(c[0] for c in cs if c in ROTATION_CHANNELS)
-        ang = _euler(clip.local_rotation(j), axes) if axes else None
-        r = 0
-        for c in cs:
-            if c in POSITION_CHANNELS:
-                cols.append(local_t[:, j, POSITION_CHANNELS.index(c)])
-            else:
-                cols.append(ang[:, r])
-                r += 1
-    data = np.stack(cols, axis=1) if cols else np.zeros((t, 0))
     out.write(f"MOTION\nFrames: {t}\nFrame Time: {1.0 / clip.fps:.8f}\n")
-    np.savetxt(out, data, fmt=f"%.{precision}f", delimiter=" ")
-    return out.getvalue()
+    from scipy.spatial.transform import Rotation
+
+    for s in range(0, t, _WRITE_BLOCK):
+        e = min(t, s + _WRITE_BLOCK)
+        local_t = clip.local_translations(s, e)
+        cols = []
+        for j in order:
+            cs = chans[j]
+            axes = "".join(c[0] for c in cs if c in ROTATION_CHANNELS)
+            ang = _euler(Rotation.from_quat(clip.rotations[s:e, j]), axes) if axes else None
+            r = 0
+            for c in cs:
+                if c in POSITION_CHANNELS:
+                    cols.append(local_t[:, j, POSITION_CHANNELS.index(c)])
+                else:
+                    cols.append(ang[:, r])
+                    r += 1
+        data = np.stack(cols, axis=1) if cols else np.zeros((e - s, 0))
+        np.savetxt(out, data, fmt=f"%.{precision}f", delimiter=" ")
 
 
 def write_bvh(clip: Clip, path: str | os.PathLike, precision: int = 6) -> None:
     """Write ``clip`` as BVH (temp file, then rename). Lengths are in the clip's units."""
-    text = bvh_text(clip.check(clip.name or str(path)), precision)
+    clip.check(clip.name or str(path))
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            write_bvh_stream(clip, fh, precision)

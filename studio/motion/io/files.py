@@ -44,14 +44,27 @@ def load_clip(path_or_name: str | os.PathLike) -> Clip:
     if path.is_dir():
         raise UserError(f"{path}: is a folder, not a motion file")
     if sniff_format(path) == "bvh":
-        from studio.motion.io.bvh import read_bvh
-
-        clip = read_bvh(path)
+        clip = _read_bvh_cached(path)
     else:
         from studio.motion.io.deepmimic import read_deepmimic
 
         clip = read_deepmimic(path)
     _read_licence(clip, path)
+    return clip
+
+
+def _read_bvh_cached(path: Path) -> Clip:
+    """A long BVH file is parsed once; later opens memory-map the parsed arrays
+    (:mod:`studio.motion.io.cache`). Short files are read as they are."""
+    from studio.motion.io import cache
+    from studio.motion.io.bvh import read_bvh
+
+    if not cache.wanted(path):
+        return read_bvh(path)
+    clip = cache.load_cached(path)
+    if clip is None:
+        clip = read_bvh(path)
+        cache.store(path, clip)
     return clip
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from studio.jobs import JobContext
+from studio.jobs import JobContext, UserError
 from studio.media.video_writer import VideoWriter
 from studio.motion.core.display import ClipDisplay
 
@@ -168,14 +168,24 @@ def sample_pose(d: ClipDisplay, s: float) -> tuple[np.ndarray, np.ndarray | None
 
 def render_mp4(d: ClipDisplay, out: str | Path, ctx: JobContext | None = None,
                cam: Camera | None = None, width: int = 960, height: int = 540,
-               loops: int = 1, fps: float | None = DEFAULT_FPS) -> Path:
+               loops: int = 1, fps: float | None = DEFAULT_FPS, start: float = 0.0,
+               seconds: float | None = None) -> Path:
     """Write the clip (``loops`` times) to an H.264 MP4 at ``fps`` (whole frames per second;
     None: the clip's own rate, rounded). The clip is sampled at the video's frame times, so
-    the video lasts as long as the clip whatever the two rates."""
+    the video lasts as long as the clip whatever the two rates. ``start`` and ``seconds``
+    render only that part (seconds into the clip; a long clip's positions are then computed
+    for those frames only)."""
     ctx = ctx or JobContext()
     cam = cam or Camera()
     rate = max(1, int(round(d.fps if fps is None else fps)))
     times = frame_times(d, rate, loops)
+    if start or seconds is not None:
+        first = max(0, int(np.ceil(start * rate - 1e-9)))
+        last = len(times) if seconds is None else first + max(1, int(round(seconds * rate)))
+        times = times[first:last]
+        if not len(times):
+            raise UserError(f"{d.name or 'clip'}: --start {start:g} s is past the end "
+                            f"({d.n_frames / d.fps:.2f} s)")
     total = len(times)
     with ctx.atomic_output(out) as tmp:
         with VideoWriter(tmp, rate, width, height, crf=20, container_format="mp4") as w:
