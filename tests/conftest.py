@@ -6,6 +6,14 @@ from pathlib import Path
 # real X display (Xvfb) instead.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("STUDIO_SETTINGS_ORG", "NeuralMediaStudioTests")
+# Caches (extracted avatars, parsed long BVH files, training checkpoints) go to a folder of
+# the test run, never the user's own cache; subprocesses inherit it.
+if "STUDIO_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["STUDIO_CACHE_DIR"] = _TEST_CACHE = tempfile.mkdtemp(prefix="nms-test-cache-")
+else:
+    _TEST_CACHE = None
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -32,3 +40,11 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _TEST_CACHE:
+        import shutil
+
+        shutil.rmtree(_TEST_CACHE, ignore_errors=True)
+
