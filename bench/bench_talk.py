@@ -9,6 +9,7 @@ Also prints the pool's speed-up over a single session.
     python bench/bench_talk.py [--models DIR] [--seconds 8] [--size 320]
     python bench/bench_talk.py --compare [--seconds 4] [--repeat 2] [--pairs shipped,320,160]
                                [--json OUT]
+    python bench/bench_talk.py --writers [--int8] [--seconds 8] [--repeat 3] [--json OUT]
 
 Without --models it uses test-fixture models (random weights; a SyncTalk-sized U-Net
 stand-in is far cheaper than a real one, so the ratio is a worst case for overheads).
@@ -154,6 +155,133 @@ def compare(args, template, tname: str, wav: np.ndarray, tmp: Path) -> int:
     return 0
 
 
+class LegacyWriter:
+    """The writer before run 6, for ``--writers``: RGB frames handed to PyAV as rgb24
+    (swscale converts to yuv420p) and x264 in the render's own process."""
+
+    def __init__(self, path, fps, width, height, *, audio=None, audio_sr=48000, crf=18,
+                 container_format=None, **_):
+        import av
+        from fractions import Fraction
+
+        from studio.media.video_writer import _Encoder
+
+        self._av, self.Fraction = av, Fraction
+        self.w, self.h = int(width) // 2 * 2, int(height) // 2 * 2
+        self.enc = _Encoder(path, int(fps), self.w, self.h,
+                            audio=None if audio is None else np.asarray(audio, np.float32),
+                            audio_sr=audio_sr, crf=crf, codec="libx264", preset="veryfast",
+                            audio_bitrate=160_000, container_format=container_format)
+        self.encode_cpu_s = None
+
+    def write(self, rgb):
+        f = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:self.h, :self.w]), format="rgb24")
+        f.pts = self.enc.frames
+        self.enc.frames += 1
+        for packet in self.enc.stream.encode(f):
+            self.enc.container.mux(packet)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.enc.close() if exc_type is None else self.enc.abort()
+
+
+def compare_writers(args, template, tname: str, wav: np.ndarray, tmp: Path) -> int:
+    """``--writers``: the shipped pair, bare vs pipeline with the old writer ("legacy": rgb24
+    via swscale, x264 in-process), the new writer kept in-process ("inline": OpenCV I420,
+    x264 in-process) and the new default ("process": OpenCV I420, x264 in a child process),
+    1 and N sessions, alternating ``--repeat`` rounds (order rotates), median."""
+    import json
+    import statistics
+    from functools import partial
+
+    import studio.talk.render as render_mod
+    from studio.media.video_writer import VideoWriter
+    from studio.talk.session import DEFAULT_MODELS
+
+    writers = {"legacy": LegacyWriter, "inline": partial(VideoWriter, separate_process=False),
+               "process": partial(VideoWriter, separate_process=True)}
+    n = int(round(args.seconds * 25))
+    cores = cpu_count()
+    folders = {"fp32": DEFAULT_MODELS}
+    if args.int8:
+        from studio.talk.optimise import optimise_pair
+
+        optimise_pair(DEFAULT_MODELS, tmp / "shipped_int8", force=True, calib_frames=args.calib)
+        folders["int8"] = tmp / "shipped_int8"
+    print(f"machine: {platform.system()} {platform.machine()}, {cores} cores ({cpu_name()}); "
+          f"load average at start {load_avg()}; {args.seconds:g} s audio = {n} frames, {tname}; "
+          f"median of {args.repeat} rounds", flush=True)
+    rows = []
+    original = render_mod.VideoWriter
+    try:
+        for prec, folder in folders.items():
+            for sessions in sorted({1, cores}):
+                ls = LipSync(SessionPool(folder / "audio_encoder", sessions=1),
+                             SessionPool(folder / "unet", sessions=sessions))
+                got = {k: [] for k in ("bare", *writers)}
+                cpu = {k: [] for k in writers}
+                stages = {}
+                names = list(writers)
+                for r in range(args.repeat):
+                    got["bare"].append(bare_fps(ls, template, wav, n))
+                    for name in names[r % 3:] + names[:r % 3]:
+                        render_mod.VideoWriter = writers[name]
+                        c0 = time.process_time()  # this process, all threads (sessions too)
+                        p, st = pipeline_fps(ls, template, tmp / "a.wav", tmp / f"{name}.mp4")
+                        c = time.process_time() - c0 + st.stage_s.get("encoder process cpu", 0.0)
+                        got[name].append(p)
+                        cpu[name].append(1000 * c / st.frames)
+                        stages[name] = st.summary()
+                b = statistics.median(got["bare"])
+                row = {"precision": prec, "sessions": sessions, "bare_fps": round(b, 1),
+                       "runs": {k: [round(v, 1) for v in vs] for k, vs in got.items()},
+                       "stages": stages, "load": load_avg()}
+                # each round's own ratio (neighbours in time share the load), then the median
+                row["process_over_legacy_paired"] = round(statistics.median(
+                    a / b for a, b in zip(got["process"], got["legacy"])), 2)
+                row["inline_over_legacy_paired"] = round(statistics.median(
+                    a / b for a, b in zip(got["inline"], got["legacy"])), 2)
+                for name in writers:
+                    row[name] = round(statistics.median(got[name]), 1)
+                    row[f"{name}_cpu_ms"] = round(statistics.median(cpu[name]), 1)
+                    row["runs"][f"{name}_cpu_ms"] = [round(v, 1) for v in cpu[name]]
+                rows.append(row)
+                ls.close()
+                print(f"  {prec}, {sessions} session(s) done (load {load_avg()})", flush=True)
+    finally:
+        render_mod.VideoWriter = original
+    print(f"{'prec':>5} {'sessions':>8} {'bare':>7} {'legacy':>7} {'inline':>7} {'process':>8} "
+          f"{'process/legacy':>15} {'legacy/bare':>12} {'process/bare':>13}")
+    for r in rows:
+        print(f"{r['precision']:>5} {r['sessions']:>8} {r['bare_fps']:7.1f} {r['legacy']:7.1f} "
+              f"{r['inline']:7.1f} {r['process']:8.1f} {r['process'] / r['legacy']:15.2f} "
+              f"{r['legacy'] / r['bare_fps']:12.2f} {r['process'] / r['bare_fps']:13.2f}")
+    print("paired (median of each round's own ratio): "
+          + "; ".join(f"{r['precision']} {r['sessions']}s process/legacy {r['process_over_legacy_paired']}, "
+                      f"inline/legacy {r['inline_over_legacy_paired']}" for r in rows))
+    print("CPU ms per frame, render process (all threads) + encoder child, median "
+          "(robust to other load: what the pipeline costs, not how fast it got it):")
+    for r in rows:
+        print(f"  {r['precision']} {r['sessions']}s: legacy {r['legacy_cpu_ms']}, inline "
+              f"{r['inline_cpu_ms']}, process {r['process_cpu_ms']}")
+    for r in rows:
+        print(f"runs {r['precision']} {r['sessions']}s: {r['runs']}")
+        for name, st in r["stages"].items():
+            print(f"  {name}: {st}")
+    sizes = {name: (tmp / f"{name}.mp4").stat().st_size for name in writers}
+    print(f"output sizes (last run): {sizes}")
+    print(f"load average at end {load_avg()}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": f"{platform.system()} {platform.machine()}, "
+                                                          f"{cores} cores ({cpu_name()})",
+                                               "frames": n, "template": tname, "rows": rows,
+                                               "sizes": sizes}, indent=1))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", help="folder with audio_encoder/ and unet/ (model.onnx + manifest.json)")
@@ -166,6 +294,9 @@ def main() -> int:
     ap.add_argument("--json", help="--compare: write the results here")
     ap.add_argument("--pairs", default="shipped,320,160",
                     help="--compare: which of shipped, 320, 160 (comma-separated)")
+    ap.add_argument("--writers", action="store_true",
+                    help="shipped pair: old writer vs OpenCV I420 in-process vs x264 in a child process")
+    ap.add_argument("--int8", action="store_true", help="--writers: the shipped pair in INT8 too")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     if args.models:
@@ -194,6 +325,8 @@ def main() -> int:
     sf.write(tmp / "a.wav", wav, 16000)
     if args.compare:
         return compare(args, template, tname, wav, tmp)
+    if args.writers:
+        return compare_writers(args, template, tname, wav, tmp)
     n = int(round(args.seconds * 25))
     cores = cpu_count()
     results = {}

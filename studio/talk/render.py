@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from studio.jobs import JobContext, UserError
-from studio.media.audio_io import load_audio
+from studio.media.audio_io import Audio, AudioInfo, load_audio
 from studio.media.video_writer import VideoWriter
 from studio.talk.avatar import frame_index as pingpong
 from studio.talk.lipsync import LipSync
@@ -143,15 +143,19 @@ def render_frames(lipsync: LipSync, template: Template, wav16k: np.ndarray, sink
     return stats
 
 
-def render_to_file(lipsync: LipSync, template: Template, audio_path: str | Path, out: str | Path,
-                   ctx: JobContext, fmt: str = "mp4", crf: int = 18,
+def render_to_file(lipsync: LipSync, template: Template, audio: str | Path | RenderAudio,
+                   out: str | Path, ctx: JobContext, fmt: str = "mp4", crf: int = 18,
                    tap: Callable[[int, np.ndarray], None] | None = None) -> RenderStats:
-    """``fmt``: "mp4" (H.264 + AAC), "silent" (H.264 only) or "png" (a folder of frames).
-    Output is written atomically: a cancelled or failed render leaves nothing behind."""
-    audio_path, out = Path(audio_path), Path(out)
+    """``audio``: a file, or a :class:`RenderAudio` already decoded (nothing is decoded
+    again). ``fmt``: "mp4" (H.264 + AAC), "silent" (H.264 only) or "png" (a folder of
+    frames). Output is written atomically: a cancelled or failed render leaves nothing."""
+    out = Path(out)
     if fmt not in ("png", "mp4", "silent"):
         raise UserError(f"unknown output format {fmt!r}: use mp4, silent or png")
-    wav16k, mux = decode_for_render(audio_path, fmt == "mp4", ctx.check)
+    if isinstance(audio, RenderAudio):
+        wav16k, mux = audio.model, (audio.mux if fmt == "mp4" else None)
+    else:
+        wav16k, mux = decode_for_render(Path(audio), fmt == "mp4", ctx.check)
     if fmt == "png":
         with ctx.atomic_dir(out) as tmp:
             stats = render_frames(lipsync, template, wav16k, PngSink(tmp), ctx, tap=tap)
@@ -161,6 +165,8 @@ def render_to_file(lipsync: LipSync, template: Template, audio_path: str | Path,
             with VideoWriter(tmp, lipsync.fps, w, h, audio=mux, audio_sr=MUX_SR, crf=crf,
                              container_format="mp4") as writer:
                 stats = render_frames(lipsync, template, wav16k, writer, ctx, tap=tap)
+        if writer.encode_cpu_s is not None:  # x264 + mux in the encoder process (CPU time)
+            stats.stage_s["encoder process cpu"] = writer.encode_cpu_s
     stats.output = str(out)
     return stats
 
@@ -194,14 +200,40 @@ def _resample(y: np.ndarray, sr: int, to: int) -> np.ndarray:
     return out[:want] if len(out) >= want else np.pad(out, (0, want - len(out)))
 
 
+@dataclass(frozen=True, eq=False)
+class RenderAudio:
+    """One decode of an audio file at the two rates a render needs: hand it to
+    :func:`render_to_file` in place of the path (the talk panel decodes on load, shows and
+    plays ``mux``, and renders from the same samples: no second decode)."""
+
+    path: Path
+    model: np.ndarray  # 16 kHz mono float32, for the audio encoder
+    mux: np.ndarray  # 48 kHz mono float32, for the MP4's AAC track (and playback)
+    info: AudioInfo
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.model) / MODEL_SR
+
+    def at_mux_rate(self) -> Audio:
+        """The 48 kHz samples as a studio.media.audio_io clip (what a panel shows)."""
+        return Audio(samples=self.mux, sr=MUX_SR, info=self.info)
+
+
+def decode_audio(audio_path: str | Path, check: Callable[[], None] | None = None) -> RenderAudio:
+    """Decode once at the file's own rate; both rates are resampled from those samples, so a
+    16 kHz file reaches the model untouched and a 48 kHz file reaches the mux untouched."""
+    rate = _source_rate(Path(audio_path))
+    audio = load_audio(audio_path, rate or MUX_SR, check=check)
+    return RenderAudio(Path(audio_path), _resample(audio.samples, audio.sr, MODEL_SR),
+                       _resample(audio.samples, audio.sr, MUX_SR), audio.info)
+
+
 def decode_for_render(audio_path: str | Path, mux: bool,
                       check: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(16 kHz samples for the model, 48 kHz samples for the MP4's audio or None): one decode.
-    Why: the render used to decode the file once per rate (and the panel a third time). The
-    file is decoded once at its own rate and both rates are resampled from those samples, so
-    a 16 kHz file reaches the model untouched and a 48 kHz file reaches the mux untouched."""
+    Why: the render used to decode the file once per rate (and the panel a third time)."""
     if not mux:
         return load_audio(audio_path, MODEL_SR, check=check).samples, None
-    rate = _source_rate(Path(audio_path))
-    audio = load_audio(audio_path, rate or MUX_SR, check=check)
-    return _resample(audio.samples, audio.sr, MODEL_SR), _resample(audio.samples, audio.sr, MUX_SR)
+    d = decode_audio(audio_path, check)
+    return d.model, d.mux

@@ -64,3 +64,33 @@ def test_lipsync_owns_the_frame_count(tmp_path):
         assert ls.frame_count(0) == 0
     finally:
         ls.close()
+
+
+def test_decoded_audio_is_not_decoded_again(tmp_path, monkeypatch):
+    """The panel decodes once (decode_audio) and renders from those samples."""
+    import av
+
+    from studio.jobs import Job
+    from studio.runtime.pool import SessionPool
+    from studio.talk.lipsync import LipSync
+    from tests.fixtures.tiny_models import talk_pair
+
+    path = tmp_path / "a.wav"
+    sf.write(path, 0.2 * np.sin(np.arange(22050) / 7.0), 44100)
+    decoded = render.decode_audio(path)
+    assert decoded.info.sample_rate == 44100 and abs(decoded.duration_s - 0.5) < 1e-3
+    assert len(decoded.mux) == 24000 and decoded.at_mux_rate().sr == 48000
+
+    def no_decode(*a, **k):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(render, "load_audio", no_decode)
+    enc, unet = talk_pair(tmp_path / "pair", size=64)
+    ls = LipSync(SessionPool(enc, sessions=1), SessionPool(unet, sessions=1))
+    rng = np.random.default_rng(0)
+    tpl = render.ArrayTemplate([rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(3)],
+                               np.array([[30, 10, 100, 80]] * 3, np.float32))
+    r = Job("render", lambda ctx: render.render_to_file(ls, tpl, decoded, tmp_path / "o.mp4", ctx)).run()
+    assert r.ok, r.error
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == ls.frame_count(8000) and len(c.streams.audio) == 1

@@ -45,6 +45,7 @@ class TalkPanel(WorkbenchPanel):
         self.session = None  # studio.talk.session.TalkSession
         self.audio_path: Path | None = None
         self.audio48: np.ndarray | None = None
+        self.decoded_audio = None  # studio.talk.render.RenderAudio of audio_path: decoded once
         self.preview = FrameStore()
         self.render_handle = None
         self.train_handle = None
@@ -297,11 +298,12 @@ class TalkPanel(WorkbenchPanel):
             self.load_audio(Path(name))
 
     def load_audio(self, path: Path) -> None:
-        from studio.media.audio_io import load_audio
+        from studio.talk.render import decode_audio
 
         def work(ctx):
+            # the one decode: shown, played and rendered from (16 and 48 kHz)
             ctx.progress(0, 1, "decoding")
-            return load_audio(path, 48000, check=ctx.check)
+            return decode_audio(path, check=ctx.check)
 
         handle = self.ctx.run(Job(f"Load {path.name}", work))
         handle.finished.connect(lambda r, p=path: self._audio_loaded(p, r))
@@ -311,11 +313,11 @@ class TalkPanel(WorkbenchPanel):
             self.ctx.feed.error.emit("Could not load audio", result.error)
             return
         audio = result.value
-        self.audio_path, self.audio48 = path, audio.samples
+        self.audio_path, self.audio48, self.decoded_audio = path, audio.mux, audio
         self.step_taken()
         if self.render_handle is None or not self.render_handle.running:
             self._reset_preview()
-        self.audio.show_audio(path, audio)
+        self.audio.show_audio(path, audio.at_mux_rate())
         self._update_buttons()
         if self.session is None:
             self.stage.offer(f"{path.name} is ready",
@@ -362,7 +364,9 @@ class TalkPanel(WorkbenchPanel):
     def render_to(self, out: Path, fmt: str = "mp4"):
         from studio.talk.render import render_to_file
 
-        session, audio = self.session, self.audio_path
+        session = self.session
+        decoded = self.decoded_audio
+        audio = decoded if decoded is not None and decoded.path == self.audio_path else self.audio_path
         self.preview.clear()
         store = self.preview
 
