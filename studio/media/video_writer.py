@@ -147,7 +147,9 @@ class VideoWriter:
         import os
 
         env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])  # a checkout that was never installed
+        from studio.paths import SOURCE_ROOT
+
+        root = str(SOURCE_ROOT)  # a checkout that was never installed
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         env.setdefault("OMP_NUM_THREADS", "1")  # the child needs no BLAS/OpenMP threads
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
