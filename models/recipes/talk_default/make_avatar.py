@@ -6,7 +6,6 @@ astronaut portrait: closed-lip resting mouth, subtle idle head motion and two bl
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
