@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ui.widgets.panel_parts import muted
 from ui.widgets.plots import PALETTE, make_plot
 
 BUDGET_COLOUR = "#ff5252"
@@ -72,9 +73,8 @@ class RDPlot(QWidget):
         self.budget_rings.setZValue(5)
         self.plot.addItem(self.budget_rings, ignoreBounds=True)
         self._over: dict[str, str] = {}
-        self.hover_label = QLabel("Hover a point to read it; click it to open it in the viewer.")
-        self.hover_label.setObjectName("PanelSubtitle")
-        self.hover_label.setWordWrap(True)      # its own row: long readings wrap, never widen
+        # its own row: long readings wrap, never widen
+        self.hover_label = muted("Hover a point to read it; click it to open it in the viewer.")
         rl = QVBoxLayout(self)
         rl.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QPushButton, QWidget
 
 from studio.jobs import Job
-from ui.motion.common import failed, muted
+from ui.motion.common import failed
+from ui.widgets.panel_parts import muted
 from ui.widgets.panel_parts import form, tool_column
 
 FPS = 30.0  # blends are made at 30 fps

@@ -30,13 +30,6 @@ def licence_note(text: str = LICENCE_SHORT) -> QLabel:
     return lab
 
 
-def muted(text: str = "") -> QLabel:
-    lab = QLabel(text)
-    lab.setObjectName("PanelSubtitle")
-    lab.setWordWrap(True)
-    return lab
-
-
 def failed(ctx, title: str, result) -> bool:
     """True when a job did not succeed; a failure (not a cancel) is shown to the user."""
     if result.ok:

@@ -17,7 +17,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QSpinBox, QWidget
 
 from studio.jobs import Job
-from ui.motion.common import failed, muted
+from ui.motion.common import failed
+from ui.widgets.panel_parts import muted
 from ui.widgets.panel_parts import form, tool_column
 from ui.widgets.plots import make_plot, pen
 

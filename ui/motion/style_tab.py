@@ -10,7 +10,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout,
 
 from studio.jobs import Job
 from ui import theme
-from ui.motion.common import LICENCE_TIP, failed, licence_note, muted
+from ui.motion.common import LICENCE_TIP, failed, licence_note
+from ui.widgets.panel_parts import muted
 from ui.widgets.panel_parts import form, tool_column
 from ui.widgets.plots import make_plot
 

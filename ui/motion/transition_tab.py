@@ -6,9 +6,8 @@ from __future__ import annotations
 from PySide6.QtWidgets import QComboBox, QPushButton, QSpinBox, QWidget
 
 from studio.jobs import Job
-from ui.motion.common import (METHOD_LABELS, METHOD_SHORT, failed, licence_note,
-                              muted)
-from ui.widgets.panel_parts import form, tool_column
+from ui.motion.common import METHOD_LABELS, METHOD_SHORT, failed, licence_note
+from ui.widgets.panel_parts import form, muted, tool_column
 
 PLAYHEAD = -1  # the out-point spin box's special value: follow the timeline
 

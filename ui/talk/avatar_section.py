@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from ui.widgets.panel_parts import card, section
+from ui.widgets.panel_parts import card, muted, section
 
 
 def _row(*widgets: QWidget, stretch_first: bool = False) -> QWidget:
@@ -53,9 +53,7 @@ class AvatarSection(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setFormat("%p%")
         self.progress.hide()
-        self.train_label = QLabel("")
-        self.train_label.setObjectName("PanelSubtitle")
-        self.train_label.setWordWrap(True)
+        self.train_label = muted()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(8)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QProgressBar,
                                QPushButton, QVBoxLayout, QWidget)
 
-from ui.widgets.panel_parts import card, section
+from ui.widgets.panel_parts import card, muted, section
 
 
 class LiveSection(QWidget):
@@ -43,9 +43,7 @@ class LiveSection(QWidget):
         self.live_button.setObjectName("Primary")
         self.live_button.setToolTip("Start or stop the live microphone preview (Ctrl+L)")
         self.live_button.clicked.connect(lambda _checked=False: self.toggle_clicked.emit())
-        self.label = QLabel("")
-        self.label.setObjectName("PanelSubtitle")
-        self.label.setWordWrap(True)
+        self.label = muted()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(8)

@@ -13,12 +13,18 @@ def header(title: str, subtitle: str) -> QWidget:
     lay.setSpacing(2)
     t = QLabel(title)
     t.setObjectName("PanelTitle")
-    s = QLabel(subtitle)
-    s.setObjectName("PanelSubtitle")
-    s.setWordWrap(True)
+    s = muted(subtitle)
     lay.addWidget(t)
     lay.addWidget(s)
     return w
+
+
+def muted(text: str = "") -> QLabel:
+    """A wrapped, muted note (hints, status lines, read-outs under a control)."""
+    lab = QLabel(text)
+    lab.setObjectName("PanelSubtitle")
+    lab.setWordWrap(True)
+    return lab
 
 
 def section(text: str) -> QLabel:
