@@ -335,7 +335,9 @@ def decoder_kmac_per_pixel(p: Point) -> float | None:
     try:
         info = json.loads((folder / "codec.json").read_text(encoding="utf-8"))
         cost = info.get("cost", info)
-        return float(cost["synthesis_macs_per_pixel"]) / 1000.0
+        # a hyperprior's decoder also runs hyper_synthesis: decoder_macs counts both
+        return float(cost.get("decoder_macs_per_pixel",
+                              cost["synthesis_macs_per_pixel"])) / 1000.0
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 

@@ -19,16 +19,19 @@ from studio.codec import encoders
 from studio.codec.learned import (Bitstream, BitstreamError, LearnedModelError, decode_file,
                                   encode_pictures, load_model, resolve_model)
 from studio.codec.learned.container import _HEAD
-from studio.codec.learned.entropy import (EntropyError, FactorizedCoder, FactorizedTables)
+from studio.codec.learned.entropy import (EntropyError, FactorizedCoder, FactorizedTables,
+                                          GaussianCoder, GaussianTables)
 from studio.jobs import UserError
-from tests.fixtures.learned_codec import make_learned_family, make_learned_model
+from tests.fixtures.learned_codec import (gaussian_tables, make_learned_family,
+                                          make_learned_model)
 
 STUDIO = str(Path(sys.executable).with_name("studio"))
 
 
-@pytest.fixture(scope="module")
-def family(tmp_path_factory) -> Path:
-    return make_learned_family(tmp_path_factory.mktemp("lc") / "fam", points=4)
+@pytest.fixture(scope="module", params=["factorized", "hyperprior"])
+def family(request, tmp_path_factory) -> Path:
+    return make_learned_family(tmp_path_factory.mktemp("lc") / "fam", points=4,
+                               hyperprior=request.param == "hyperprior")
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +65,28 @@ def test_entropy_coder_round_trips_random_latents_exactly():
         coder.encode(np.full((5, 1, 1), 40000, np.int32))
     with pytest.raises(EntropyError, match="left over|does not decode"):
         coder.decode(data[:-4], 16, 3)
+
+
+def test_gaussian_coder_round_trips_random_latents_exactly():
+    """The hyperprior's coder: each latent coded with the table of its scale index."""
+    rng = np.random.default_rng(2)
+    t = GaussianTables(**{k.replace("scale_table", "scales").replace("g_", ""): v
+                          for k, v in gaussian_tables(np.geomspace(0.11, 40, 9)).items()},
+                       precision=16)
+    t.validate()
+    coder = GaussianCoder(t)
+    scales = rng.uniform(0.0, 60.0, (6, 5, 7)).astype(np.float32)
+    idx = t.scale_index(scales)
+    assert idx.min() >= 0 and idx.max() == 8                 # beyond the table: the last one
+    q = np.rint(rng.standard_normal(scales.shape) * scales).astype(np.int32)
+    q.flat[3] = 30000                                        # far outside any table: escape
+    data = coder.encode(q, idx)
+    assert np.array_equal(coder.decode(data, idx), q) and coder.encode(q, idx) == data
+    # wider scales cost more bits for the same spread (the tables are not all alike)
+    small = coder.encode(np.zeros_like(q), np.zeros_like(idx))
+    assert len(small) < len(coder.encode(np.zeros_like(q), np.full_like(idx, 8)))
+    with pytest.raises(EntropyError, match="left over|does not decode"):
+        coder.decode(data + b"\x01\x00\x00\x00", idx)
 
 
 def test_tables_are_checked():
@@ -189,3 +214,22 @@ def test_learned_runs_in_a_sweep(family, clip, tmp_path, monkeypatch):
             assert np.isfinite(p.metrics["psnr_y"])
     finally:
         proj.close()
+
+
+def test_hyperprior_rate_point_is_checked(tmp_path):
+    """A hyperprior point lacking a hyper graph, or naming an unknown entropy model, is
+    refused with the folder and the problem, before anything runs."""
+    import json
+
+    from studio.codec.learned.model import check_family
+
+    fam = make_learned_family(tmp_path / "hp", points=1, hyperprior=True)
+    (fam / "q1" / "hyper_synthesis" / "model.onnx").unlink()
+    with pytest.raises(LearnedModelError, match=r"q1 \(quality 1\) lacks "
+                                                r"hyper_synthesis/model.onnx"):
+        check_family(fam)
+    pt = make_learned_model(tmp_path / "odd", hyperprior=True)
+    meta = json.loads((pt / "codec.json").read_text())
+    (pt / "codec.json").write_text(json.dumps(dict(meta, entropy_model="mixture")))
+    with pytest.raises(LearnedModelError, match="entropy_model is 'mixture'"):
+        load_model(pt)

@@ -112,15 +112,43 @@ def curves(out: Path | str, n_images: int) -> dict[str, list[dict]]:
 
 
 def cmd_summary(a) -> None:
-    from studio.codec import bdrate
-
     n = len(images(a.images))
     cs = curves(a.out, n)
+    if a.anchors_from:
+        # the anchors' curves from an earlier summary of the same sweep code and images
+        # (a classical sweep of 24 Kodak images costs ~20 CPU-minutes; they do not change)
+        old = json.loads(Path(a.anchors_from).read_text())
+        for k, v in old["curves"].items():
+            if k in ANCHORS and k not in cs:
+                cs[k] = v
+    learned = [c for c in cs if c not in ANCHORS]
     table = {}
-    for anchor in ("jpeg", "webp", "avif", "x265-intra"):
-        if anchor not in cs or "learned" not in cs:
+    for codec in learned:
+        table[codec] = _bd_table(cs, codec)
+    result = {"dataset": f"Kodak ({n} images, 768x512), YUV 4:2:0 8-bit reference made by "
+                         "the sweep; bpp = 8 * file bytes / pixels, averaged per setting",
+              "curves": cs,
+              "learned_vs": table.get("learned", next(iter(table.values()), {})),
+              "by_codec": table}
+    if a.anchors_from:
+        result["anchors_from"] = str(a.anchors_from)
+    print(json.dumps(result, indent=1))
+    if a.json:
+        Path(a.json).write_text(json.dumps(result, indent=1) + "\n")
+    print(markdown(result))
+
+
+ANCHORS = ("jpeg", "webp", "avif", "x265-intra")
+
+
+def _bd_table(cs: dict, codec: str) -> dict:
+    from studio.codec import bdrate
+
+    table = {}
+    for anchor in ANCHORS:
+        if anchor not in cs:
             continue
-        A, L = cs[anchor], cs["learned"]
+        A, L = cs[anchor], cs[codec]
         row = {}
         for metric in ("psnr_y", "ms_ssim_db"):
             if any(p[metric] is None for p in A + L):
@@ -136,13 +164,7 @@ def cmd_summary(a) -> None:
             except Exception as exc:  # noqa: BLE001 - no overlap: say so
                 row[metric] = {"error": str(exc)}
         table[anchor] = row
-    result = {"dataset": f"Kodak ({n} images, 768x512), YUV 4:2:0 8-bit reference made by "
-                         "the sweep; bpp = 8 * file bytes / pixels, averaged per setting",
-              "curves": cs, "learned_vs": table}
-    print(json.dumps(result, indent=1))
-    if a.json:
-        Path(a.json).write_text(json.dumps(result, indent=1) + "\n")
-    print(markdown(result))
+    return table
 
 
 def markdown(result: dict) -> str:
@@ -153,13 +175,14 @@ def markdown(result: dict) -> str:
             ms = f"{p['ms_ssim']:.4f}" if p["ms_ssim"] is not None else "-"
             lines.append(f"| {codec} | {p['value']:g} | {p['bpp']:.3f} | {p['psnr_y']:.2f} | "
                          f"{ms} |")
-    lines += ["", "| learned vs | BD-rate PSNR-Y | BD-PSNR-Y | BD-rate MS-SSIM (dB) |",
-              "|---|---|---|---|"]
-    for anchor, row in result["learned_vs"].items():
+    lines += ["", "| codec | vs | BD-rate PSNR-Y | BD-PSNR-Y | BD-rate MS-SSIM (dB) |",
+              "|---|---|---|---|---|"]
+    for codec, anchor, row in ((c, an, r) for c, t in result.get(
+            "by_codec", {"learned": result["learned_vs"]}).items() for an, r in t.items()):
         def cell(metric: str, key: str, unit: str) -> str:
             r = row.get(metric, {})
             return f"{r[key]:+.1f}{unit}" if key in r else r.get("error", "-")
-        lines.append(f"| {anchor} | {cell('psnr_y', 'bd_rate_pct', ' %')} | "
+        lines.append(f"| {codec} | {anchor} | {cell('psnr_y', 'bd_rate_pct', ' %')} | "
                      f"{cell('psnr_y', 'bd_quality', ' dB')} | "
                      f"{cell('ms_ssim_db', 'bd_rate_pct', ' %')} |")
     return "\n".join(lines)
@@ -176,9 +199,18 @@ def cmd_cost(a) -> None:
                   0, 1).astype(np.float32)
     for p in rate_points(fam):
         m = load_model(p)
-        mac_a = macs_per_pixel(m.folder / "analysis" / "model.onnx", "codec.analysis")
-        mac_s = macs_per_pixel(m.folder / "synthesis" / "model.onnx", "codec.synthesis",
-                               latent_channels=m.tables.channels, pad=m.pad)
+        lat = m.latent_channels or m.tables.channels
+        macs = {"analysis": macs_per_pixel(m.folder / "analysis" / "model.onnx",
+                                           "codec.analysis"),
+                "synthesis": macs_per_pixel(m.folder / "synthesis" / "model.onnx",
+                                            "codec.synthesis", latent_channels=lat, pad=16)}
+        if m.hyperprior:
+            macs["hyper_analysis"] = macs_per_pixel(
+                m.hyper_analysis_manifest.parent / "model.onnx", "codec.hyper_analysis",
+                latent_channels=lat, pad=16)
+            macs["hyper_synthesis"] = macs_per_pixel(
+                m.hyper_synthesis_manifest.parent / "model.onnx", "codec.hyper_synthesis",
+                latent_channels=m.tables.channels, pad=64)
         m.encode_rgb(rgb[:64, :64])                   # warm the pools
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(a.repeat):
@@ -192,7 +224,11 @@ def cmd_cost(a) -> None:
                         a.repeat / (time.process_time() - c0))
         # wall-clock rates on a loaded shared machine mostly measure the other jobs; the
         # rate per CPU-second of this process (1 ORT thread) is the reproducible number
-        cost = {"analysis_macs_per_pixel": round(mac_a), "synthesis_macs_per_pixel": round(mac_s),
+        cost = {**{f"{k}_macs_per_pixel": round(v) for k, v in macs.items()},
+                "encoder_macs_per_pixel": round(sum(v for k, v in macs.items()
+                                                    if k != "synthesis")),
+                "decoder_macs_per_pixel": round(macs["synthesis"]
+                                                + macs.get("hyper_synthesis", 0.0)),
                 "encode_fps_720p_cpu": round(enc_cpu, 3), "decode_fps_720p_cpu": round(dec_cpu, 3),
                 "encode_fps_720p_wall": round(enc, 3), "decode_fps_720p_wall": round(dec, 3),
                 "measured_on": f"{os.cpu_count()}-core shared CPU (other jobs running); *_cpu = "
@@ -204,12 +240,12 @@ def cmd_cost(a) -> None:
             meta = json.loads(cj.read_text())
             meta["cost"] = cost
             cj.write_text(json.dumps(meta, indent=2) + "\n")
-            for kind, mac in (("analysis", mac_a), ("synthesis", mac_s)):
+            for kind, mac in macs.items():
                 mf = p / kind / "manifest.json"
                 man = json.loads(mf.read_text())
                 man.setdefault("constants", {})["macs_per_pixel"] = round(mac)
-                man["constants"][f"{'encode' if kind == 'analysis' else 'decode'}_fps_720p_cpu"] \
-                    = cost[f"{'encode' if kind == 'analysis' else 'decode'}_fps_720p_cpu"]
+                side = "decode" if kind.endswith("synthesis") else "encode"
+                man["constants"][f"{side}_fps_720p_cpu"] = cost[f"{side}_fps_720p_cpu"]
                 mf.write_text(json.dumps(man, indent=2) + "\n")
 
 
@@ -226,6 +262,8 @@ def main() -> None:
     m.add_argument("--out", required=True, help="project folder(s), comma-separated")
     m.add_argument("--json", default=None)
     m.add_argument("--images", type=int, default=None)
+    m.add_argument("--anchors-from", default=None,
+                   help="take the anchors' curves from this earlier evaluation.json")
     m.set_defaults(func=cmd_summary)
     c = sub.add_parser("cost")
     c.add_argument("--family", default=None)

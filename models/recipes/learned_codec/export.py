@@ -18,6 +18,13 @@ Writes, into ``--out``:
 * ``codec.json``: the codec-level manifest (quality, lambda, padding multiple, files,
   licence, training record).
 
+A ``--arch hyperprior`` checkpoint (Balle 2018) also writes ``hyper_analysis/`` (y -> z, the
+abs() inside) and ``hyper_synthesis/`` (z_hat -> Gaussian scales of y); ``entropy.npz``
+then holds the tables above for z, plus the Gaussian conditional as integer tables, one per
+quantised scale: ``scale_table`` (S,) float32 (CompressAI's 64 log-spaced scales 0.11..256),
+``g_freqs`` (S, L), ``g_offset``/``g_count`` (S,), each over the +-(1e-9 tail) range plus the
+escape symbol. The padding multiple is 64 (two more stride-2 stages on the side).
+
 The table range per channel covers the prior's own 1e-9 tail quantiles AND every quantised
 latent of the 300 training photos (checked here, printed); values outside it at run time
 take the escape symbol followed by the value itself in a uniform 16-bit code, so no latent
@@ -41,6 +48,8 @@ from train import build, load_images  # noqa: E402
 
 PRECISION = 16            # frequencies sum to 2^16
 PAD = 16                  # 4 stride-2 stages
+PAD_HYPER = 64            # + 2 more in h_a
+TAIL_MASS = 1e-9
 LICENSE = ("Weights: trained on BSDS500 (Berkeley Segmentation Data Set, Arbelaez et al. "
            "2011, train + val, 300 photos), research data: NON-COMMERCIAL use only.")
 
@@ -51,12 +60,34 @@ def pad_to(x: torch.Tensor, m: int = PAD) -> torch.Tensor:
     return torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
+def quantise_pmf(probs: np.ndarray, total: int = 1 << PRECISION) -> np.ndarray:
+    """Integer frequencies >= 1 summing to exactly ``total``: every symbol gets 1, the rest
+    is shared in proportion (floor), and the largest bin takes what rounding left over.
+    (Flooring p * total and raising zeros to 1 can overshoot the total on wide tables.)"""
+    n = len(probs)
+    if n > total // 2:
+        raise ValueError(f"{n} symbols do not fit a 2^{PRECISION} table")
+    p = np.maximum(np.asarray(probs, np.float64), 0.0)
+    f = 1 + np.floor(p / p.sum() * (total - n)).astype(np.int64)
+    f[np.argmax(f)] += total - f.sum()
+    assert f.min() >= 1 and f.sum() == total
+    return f
+
+
+def coded_by_bottleneck(model, x: torch.Tensor) -> torch.Tensor:
+    """What the factorised tables code: y (factorised prior) or z (hyperprior)."""
+    y = model.g_a(x)
+    return model.h_a(torch.abs(y)) if hasattr(model, "h_a") else y
+
+
 @torch.no_grad()
 def training_latent_range(model, means: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel min/max of round(y - mean) over every training photo (whole images)."""
+    """Per-channel min/max of round(latent - mean) over every training photo (whole
+    images), for the latents the factorised tables code."""
     lo = hi = None
+    pad = PAD_HYPER if hasattr(model, "h_a") else PAD
     for im in load_images():
-        y = model.g_a(pad_to(im[None].float() / 255.0))
+        y = coded_by_bottleneck(model, pad_to(im[None].float() / 255.0, pad))
         q = torch.round(y - means[None, :, None, None])
         qmin = q.amin(dim=(0, 2, 3)).numpy()
         qmax = q.amax(dim=(0, 2, 3)).numpy()
@@ -91,11 +122,7 @@ def tables(model) -> tuple[dict, dict]:
         sign = -torch.sign(logits[0] + logits[1])
         p = (torch.sigmoid(sign * logits[1]) - torch.sigmoid(sign * logits[0])).abs()
         p = p.double().numpy()
-        tail = max(0.0, 1.0 - p.sum())
-        probs = np.append(p, tail)
-        f = np.maximum(1, np.floor(probs * total).astype(np.int64))
-        f[np.argmax(f)] += total - f.sum()   # exact sum; the largest bin absorbs the rest
-        assert f.min() >= 1 and f.sum() == total, (c, f)
+        f = quantise_pmf(np.append(p, max(0.0, 1.0 - p.sum())), total)
         freqs[c, :len(f)] = f
     stats = {"channels": m, "max_symbols": L,
              "range_from_prior": [int(lo_p.min()), int(hi_p.max())],
@@ -104,6 +131,36 @@ def tables(model) -> tuple[dict, dict]:
     return {"freqs": freqs, "offset": lo.astype(np.int32), "count": counts.astype(np.int32),
             "means": means.numpy().astype(np.float32),
             "precision": np.array(PRECISION, np.int32)}, stats
+
+
+def gaussian_tables() -> dict:
+    """The Gaussian conditional's integer tables, one per scale of CompressAI's table."""
+    from scipy.special import ndtr, ndtri
+
+    scales = np.exp(np.linspace(np.log(0.11), np.log(256.0), 64)).astype(np.float32)
+    mult = -ndtri(TAIL_MASS / 2)
+    radius = np.ceil(scales.astype(np.float64) * mult).astype(np.int64)
+    L = int(2 * radius.max() + 2)
+    freqs = np.zeros((len(scales), L), np.int32)
+    total = 1 << PRECISION
+    for i, (s, r) in enumerate(zip(scales.astype(np.float64), radius)):
+        k = np.arange(-r, r + 1, dtype=np.float64)
+        p = ndtr((k + 0.5) / s) - ndtr((k - 0.5) / s)
+        f = quantise_pmf(np.append(p, max(0.0, 1.0 - p.sum())), total)
+        freqs[i, :len(f)] = f
+    return {"scale_table": scales, "g_freqs": freqs, "g_offset": (-radius).astype(np.int32),
+            "g_count": (2 * radius + 2).astype(np.int32)}
+
+
+class HyperAnalysis(torch.nn.Module):
+    """h_a(|y|): the abs() is part of the shipped graph, so callers pass y as it comes."""
+
+    def __init__(self, h_a: torch.nn.Module) -> None:
+        super().__init__()
+        self.h_a = h_a
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.h_a(torch.abs(y))
 
 
 def export_onnx(module, example, path: Path, in_name: str, out_name: str) -> None:
@@ -128,23 +185,33 @@ def main() -> None:
     a = ap.parse_args()
     st = torch.load(a.ckpt, weights_only=False)
     args = st["args"]
-    model = build(args["N"], args["M"])
+    arch = args.get("arch", "factorized")
+    hyper = arch == "hyperprior"
+    model = build(args["N"], args["M"], arch)
     model.load_state_dict(st["model"])
     model.eval()
     out = Path(a.out)
-    m = args["M"]
-    ex = torch.rand(1, 3, 64, 96)
+    m, n = args["M"], args["N"]
+    pad = PAD_HYPER if hyper else PAD
+    ex = torch.rand(1, 3, 128, 192)
     export_onnx(model.g_a, ex, out / "analysis" / "model.onnx", "image", "latents")
-    export_onnx(model.g_s, torch.randn(1, m, 4, 6), out / "synthesis" / "model.onnx",
+    export_onnx(model.g_s, torch.randn(1, m, 8, 12), out / "synthesis" / "model.onnx",
                 "latents", "image")
+    if hyper:
+        export_onnx(HyperAnalysis(model.h_a), torch.randn(1, m, 8, 12),
+                    out / "hyper_analysis" / "model.onnx", "latents", "side")
+        export_onnx(model.h_s, torch.randn(1, n, 2, 3), out / "hyper_synthesis" / "model.onnx",
+                    "side", "scales")
     tab, stats = tables(model)
-    np.savez(out / "entropy.npz", **tab)
+    if hyper:
+        tab.update(gaussian_tables())
+    np.savez_compressed(out / "entropy.npz", **tab)
     last = st["log"][-1] if st["log"] else {}
     training = {"recipe": "models/recipes/learned_codec/train.py", "steps": st["step"],
                 "wall_s": round(st.get("elapsed_s", 0.0)),
                 "steps_before_fine_tune": st.get("init_steps", 0),
                 "wall_s_before_fine_tune": round(st.get("init_s", 0.0)), "lambda": args["lmbda"],
-                "N": args["N"], "M": m, "batch": args["batch"], "crop": args["crop"],
+                "arch": arch, "N": n, "M": m, "batch": args["batch"], "crop": args["crop"],
                 "data": "BSDS500 train+val (300 photos), random crops + flips; Kodak never "
                         "used", "last_log": last, "fine_tuned_from": args.get("init"),
                 "entropy_tables": stats}
@@ -155,8 +222,9 @@ def main() -> None:
     lat = {"name": "latents", "shape": [1, m, "h", "w"], "example": [1, m, 4, 4],
            "description": "h = H/16, w = W/16; analysis: real-valued y; synthesis takes "
                           "y_hat = q + means (entropy.npz)"}
-    base = (f"Balle et al. 2017 factorised-prior image codec (GDN, N={args['N']}, M={m}), "
-            f"lambda {args['lmbda']} (quality {a.quality}). ")
+    base = (f"Balle et al. 2018 scale-hyperprior image codec (GDN, N={n}, M={m})" if hyper
+            else f"Balle et al. 2017 factorised-prior image codec (GDN, N={n}, M={m})") \
+        + f", lambda {args['lmbda']} (quality {a.quality}). "
     (out / "analysis" / "manifest.json").write_text(json.dumps(manifest(
         name + "_analysis", "codec.analysis", img, lat,
         base + "Analysis transform (encoder side).", training), indent=2) + "\n")
@@ -164,14 +232,30 @@ def main() -> None:
     (out / "synthesis" / "manifest.json").write_text(json.dumps(manifest(
         name + "_synthesis", "codec.synthesis", lat, img_out,
         base + "Synthesis transform (decoder side).", training), indent=2) + "\n")
+    files = ["analysis/model.onnx", "synthesis/model.onnx", "entropy.npz"]
     codec = {"name": name, "kind": "learned_codec", "format": 1, "quality": a.quality,
-             "lambda": args["lmbda"], "entropy_model": "factorized",
+             "lambda": args["lmbda"], "entropy_model": arch,
              "analysis": "analysis/manifest.json", "synthesis": "synthesis/manifest.json",
-             "entropy": "entropy.npz", "pad_multiple": PAD, "color": "rgb",
-             "license": LICENSE, "description": base, "training": training}
+             "entropy": "entropy.npz", "pad_multiple": pad, "latent_channels": m,
+             "color": "rgb", "license": LICENSE, "description": base, "training": training}
+    if hyper:
+        side = {"name": "side", "shape": [1, n, "h4", "w4"], "example": [1, n, 1, 1],
+                "description": "side latents z, at 1/4 of the latents' size"}
+        sc = {"name": "scales", "shape": [1, m, "h", "w"], "example": [1, m, 4, 4],
+              "description": "Gaussian scale of each latent (>= 0)"}
+        lat_in = dict(lat, example=[1, m, 4, 4])
+        for kind, role, i, o, what in (
+                ("hyper_analysis", "codec.hyper_analysis", lat_in, side,
+                 "Hyper-analysis h_a(|y|) (encoder side)."),
+                ("hyper_synthesis", "codec.hyper_synthesis", dict(side, example=[1, n, 1, 1]),
+                 sc, "Hyper-synthesis h_s: the scales of y (both sides, CPU only).")):
+            (out / kind / "manifest.json").write_text(json.dumps(manifest(
+                f"{name}_{kind}", role, i, o, base + what, training), indent=2) + "\n")
+            codec[kind] = f"{kind}/manifest.json"
+            files.append(f"{kind}/model.onnx")
     (out / "codec.json").write_text(json.dumps(codec, indent=2) + "\n")
     h = hashlib.sha256()
-    for f in ("analysis/model.onnx", "synthesis/model.onnx", "entropy.npz"):
+    for f in files:
         h.update((out / f).read_bytes())
     print(f"exported {out}: model id {h.hexdigest()[:32]}; tables {stats}")
 

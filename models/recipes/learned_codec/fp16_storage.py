@@ -48,8 +48,10 @@ def halve(path: Path) -> tuple[int, int]:
 
 def main() -> None:
     for folder in sys.argv[1:]:
-        for kind in ("analysis", "synthesis"):
+        for kind in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis"):
             p = Path(folder) / kind / "model.onnx"
+            if kind.startswith("hyper") and not p.exists():
+                continue
             b, a = halve(p)
             print(f"{p}: {b} -> {a} bytes")
 

@@ -58,7 +58,7 @@ def _stub_torchvision() -> None:
 
 
 _stub_torchvision()
-from compressai.models import FactorizedPrior  # noqa: E402
+from compressai.models import FactorizedPrior, ScaleHyperprior  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("LC_THREADS", "2")))
 DATA = Path(os.environ.get("LC_DATA", "/work/shared/data/bsds500"))
@@ -110,13 +110,49 @@ def distortion(x_hat: torch.Tensor, x: torch.Tensor, luma_weight: float) -> torc
         / (luma_weight + 2)
 
 
-def build(n: int, m: int) -> FactorizedPrior:
-    return FactorizedPrior(N=n, M=m)
+ARCHS = {"factorized": FactorizedPrior, "hyperprior": ScaleHyperprior}
+
+
+def build(n: int, m: int, arch: str = "factorized"):
+    """FactorizedPrior (Balle 2017) or ScaleHyperprior (Balle 2018: the same g_a/g_s, plus
+    h_a/h_s that send per-latent Gaussian scales as side information)."""
+    return ARCHS[arch](N=n, M=m)
+
+
+def load_transforms_from_onnx(model, rate_point: Path) -> None:
+    """Load g_a/g_s from a shipped rate point's ONNX files (analysis/, synthesis/).
+
+    Why: checkpoints live outside the repository and are lost with the machine; the ONNX
+    graphs keep every transform parameter under its state-dict name (raw GDN parameters and
+    reparametrisation buffers included; fp16_storage.py adds an ``_fp16`` suffix), so
+    training can continue from what was shipped instead of from scratch. The entropy
+    bottleneck is not in the graphs (only its integer tables are): --eb-warmup refits it."""
+    import onnx
+    from onnx import numpy_helper
+
+    for part, prefix in (("analysis", "g_a."), ("synthesis", "g_s.")):
+        g = onnx.load(str(rate_point / part / "model.onnx")).graph
+        arrays = {i.name.removesuffix("_fp16"): numpy_helper.to_array(i) for i in g.initializer}
+        # parameters only: the reparametrisation buffers are constants of the GDN layers
+        # (the exporter keeps one copy of equal ones)
+        sd = dict(getattr(model, prefix[:-1]).named_parameters())
+        sd = {k: v.detach() for k, v in sd.items()}
+        missing = [k for k in sd if k not in arrays]
+        if missing:
+            raise SystemExit(f"{rate_point / part / 'model.onnx'}: no initializer for {missing}")
+        for k, v in sd.items():
+            a = np.asarray(arrays[k], dtype=np.float32)
+            if tuple(a.shape) != tuple(v.shape):
+                raise SystemExit(f"{rate_point / part}: {k} has shape {a.shape}, "
+                                 f"the model wants {tuple(v.shape)} (other N/M?)")
+            sd[k] = torch.from_numpy(a.copy())
+        getattr(model, prefix[:-1]).load_state_dict(sd, strict=False)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lmbda", type=float, required=True)
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="factorized")
     ap.add_argument("--N", type=int, default=64)
     ap.add_argument("--M", type=int, default=96)
     ap.add_argument("--batch", type=int, default=8)
@@ -127,6 +163,11 @@ def main() -> None:
     ap.add_argument("--ckpt", required=True, help="checkpoint to write (and --resume)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", help="start from this checkpoint's weights (fine-tune)")
+    ap.add_argument("--init-onnx", help="start from a shipped rate point's transforms "
+                    "(e.g. models/learned_codec/q3), see load_transforms_from_onnx()")
+    ap.add_argument("--eb-warmup", type=int, default=400,
+                    help="with --init-onnx: steps that fit only the entropy model (the "
+                         "bottleneck, and h_a/h_s for the hyperprior) with g_a frozen")
     ap.add_argument("--every-min", type=float, default=3.0, help="checkpoint period")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--luma-weight", type=float, default=0.0,
@@ -137,7 +178,7 @@ def main() -> None:
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
-    model = build(a.N, a.M)
+    model = build(a.N, a.M, a.arch)
     params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
     aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
     opt = torch.optim.Adam(params, lr=a.lr)
@@ -159,10 +200,39 @@ def main() -> None:
         init_steps = st["step"] + st.get("init_steps", 0)
         init_s = st.get("elapsed_s", 0.0) + st.get("init_s", 0.0)
         print(f"fine-tuning from {a.init} (step {st['step']})", flush=True)
+    elif a.init_onnx:
+        load_transforms_from_onnx(model, Path(a.init_onnx))
+        shipped = json.loads((Path(a.init_onnx) / "codec.json").read_text()).get("training", {})
+        init_steps = shipped.get("steps", 0) + shipped.get("steps_before_fine_tune", 0)
+        init_s = shipped.get("wall_s", 0) + shipped.get("wall_s_before_fine_tune", 0)
+        print(f"transforms from {a.init_onnx} ({init_steps} steps shipped)", flush=True)
 
     images = load_images()
     print(f"{len(images)} training photos; lambda {a.lmbda}, N={a.N} M={a.M}", flush=True)
     model.train()
+    if a.init_onnx and step == 0:
+        eb_params = [p for n, p in model.named_parameters()
+                     if not n.endswith("quantiles") and not n.startswith(("g_a.", "g_s."))]
+        eb_opt = torch.optim.Adam(eb_params, lr=5e-3 if a.arch == "factorized" else 1e-3)
+        for p in model.g_a.parameters():
+            p.requires_grad_(False)
+        for i in range(a.eb_warmup):
+            x = batch(images, a.batch, a.crop, rng)
+            out = model(x)
+            bpp = sum(torch.log(lk).sum() for lk in out["likelihoods"].values()) \
+                / (-math.log(2) * x.shape[0] * x.shape[2] * x.shape[3])
+            eb_opt.zero_grad()
+            aux_opt.zero_grad()
+            bpp.backward()
+            eb_opt.step()
+            aux = model.aux_loss()
+            aux.backward()
+            aux_opt.step()
+            if (i + 1) % 100 == 0:
+                print(f"entropy-model warm-up {i + 1}/{a.eb_warmup}: {bpp.item():.3f} bpp",
+                      flush=True)
+        for p in model.g_a.parameters():
+            p.requires_grad_(True)
     t0 = time.time()
     last_ck = t0
     acc = {"loss": 0.0, "mse": 0.0, "bpp": 0.0, "n": 0}

@@ -1,22 +1,22 @@
-"""Entropy coding of quantised latents with a factorised prior (``constriction`` ANS).
+"""Entropy coding of quantised latents (``constriction`` ANS): a factorised prior, and the
+Gaussian conditional of a scale hyperprior.
 
-Why a factorised prior with integer tables: the decoder's probability model must be
-bit-identical in every process, so it must not come from a float computation at run time.
-Each latent channel has a frequency table of integers (summing to 2^precision) exported by
-the training recipe; ``constriction``'s ``Categorical`` gets ``freq / 2^precision``, which
-float64 represents exactly, and quantises it with deterministic integer-exact code, so the
-encoder and any decoder build the same model. (A scale hyperprior would save ~10-20 % more
-but needs quantised scale tables and two more networks; the compute budget here trained one
-model per rate only.)
+Why integer tables: the decoder's probability model must be bit-identical in every process,
+so it must not come from a float computation at run time. Each latent channel (factorised)
+or each quantised scale (Gaussian) has a frequency table of integers (summing to
+2^precision) exported by the training recipe; ``constriction``'s ``Categorical`` gets
+``freq / 2^precision``, which float64 represents exactly, and quantises it with
+deterministic integer-exact code, so the encoder and any decoder build the same model.
 
-Tails: each table covers ``offset .. offset + count - 2`` (chosen at export to contain every
-quantised latent of the training photos and the prior's own 1e-9 quantiles) and the last
-symbol is an ESCAPE: a value outside the range is coded as the escape followed by the value
-itself in a uniform 16-bit code, so no latent is ever clipped; a value beyond +-32767 (never
-produced by a sane model) is refused loudly.
+Tails: each table covers ``offset .. offset + count - 2`` and the last symbol is an ESCAPE:
+a value outside the range is coded as the escape followed by the value itself in a uniform
+16-bit code, so no latent is ever clipped; a value beyond +-32767 (never produced by a sane
+model) is refused loudly.
 
-Stream layout (one ANS stack): channels in order 0..M-1; per channel, the h*w symbols in
-raster order, then the raw values of that channel's escapes. The encoder pushes in reverse.
+Factorised stream (one ANS stack): channels in order 0..M-1; per channel, the h*w symbols
+in raster order, then the raw values of that channel's escapes. Gaussian stream: the same,
+with "channel" read as "scale index" (0..S-1) and its symbols being the latents whose scale
+falls in that bin, in raster order of the (M, h, w) array. The encoder pushes in reverse.
 """
 
 from __future__ import annotations
@@ -101,6 +101,51 @@ class FactorizedTables:
                                perfect=False) for c in range(self.channels)]
 
 
+def _push(coder, uniform, values: np.ndarray, model, offset: int, count: int) -> None:
+    """Push one group's values (and its escapes' raw values after them) in reverse."""
+    sym = values - offset
+    esc = count - 1
+    out = (sym < 0) | (sym >= esc)
+    if out.any():
+        raw = (values[out] + (1 << (ESCAPE_BITS - 1))).astype(np.int32)
+        coder.encode_reverse(raw, uniform)
+        sym = np.where(out, esc, sym)
+    coder.encode_reverse(sym.astype(np.int32), model)
+
+
+def _pop(coder, uniform, n: int, model, offset: int, count: int) -> np.ndarray:
+    sym = np.asarray(coder.decode(model, n), np.int64)
+    hit = sym == count - 1
+    vals = sym + offset
+    k = int(hit.sum())
+    if k:
+        raw = np.asarray(coder.decode(uniform, k), np.int64)
+        vals[hit] = raw - (1 << (ESCAPE_BITS - 1))
+    return vals
+
+
+def _check_range(q: np.ndarray) -> None:
+    if q.size and np.abs(q).max() > ESCAPE_LIMIT:
+        raise EntropyError(f"a latent value {int(np.abs(q).max())} is beyond the escape "
+                           f"code's +-{ESCAPE_LIMIT}: the model is broken")
+
+
+def _words(data: bytes):
+    if len(data) % 4:
+        raise EntropyError(f"latent stream of {len(data)} bytes is not whole 32-bit words")
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    try:
+        return _constriction().stream.stack.AnsCoder(words)
+    except Exception as exc:  # noqa: BLE001 - constriction raises plain errors
+        raise EntropyError(f"latent stream rejected by the ANS decoder ({exc})") from None
+
+
+def _check_empty(coder) -> None:
+    if not coder.is_empty():
+        raise EntropyError("latent stream has data left over after the last latent "
+                           "(damaged, or coded with other tables)")
+
+
 class FactorizedCoder:
     """Codes (M, h, w) int32 latents with the tables; reusable, not thread-safe to build."""
 
@@ -114,47 +159,115 @@ class FactorizedCoder:
         q = np.asarray(q)
         if q.ndim != 3 or q.shape[0] != t.channels:
             raise EntropyError(f"latents of shape {q.shape}; expected ({t.channels}, h, w)")
-        if q.size and np.abs(q).max() > ESCAPE_LIMIT:
-            raise EntropyError(f"a latent value {int(np.abs(q).max())} is beyond the escape "
-                               f"code's +-{ESCAPE_LIMIT}: the model is broken")
+        _check_range(q)
         coder = _constriction().stream.stack.AnsCoder()
         flat = q.reshape(t.channels, -1).astype(np.int64)
         for c in range(t.channels - 1, -1, -1):
-            sym = flat[c] - int(t.offset[c])
-            esc = int(t.count[c]) - 1
-            out = (sym < 0) | (sym >= esc)
-            if out.any():
-                raw = (flat[c][out] + (1 << (ESCAPE_BITS - 1))).astype(np.int32)
-                coder.encode_reverse(raw, self._uniform)
-                sym = np.where(out, esc, sym)
-            coder.encode_reverse(sym.astype(np.int32), self._models[c])
+            _push(coder, self._uniform, flat[c], self._models[c], int(t.offset[c]),
+                  int(t.count[c]))
         return coder.get_compressed().astype("<u4").tobytes()
 
     def decode(self, data: bytes, h: int, w: int) -> np.ndarray:
         """Raises EntropyError when the stream does not decode to exactly (M, h, w)."""
         t = self.tables
-        if len(data) % 4:
-            raise EntropyError(f"latent stream of {len(data)} bytes is not whole 32-bit words")
-        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-        try:
-            coder = _constriction().stream.stack.AnsCoder(words)
-        except Exception as exc:  # noqa: BLE001 - constriction raises plain errors
-            raise EntropyError(f"latent stream rejected by the ANS decoder ({exc})") from None
+        coder = _words(data)
         out = np.empty((t.channels, h * w), np.int32)
         try:
             for c in range(t.channels):
-                sym = np.asarray(coder.decode(self._models[c], h * w), np.int64)
-                esc = int(t.count[c]) - 1
-                hit = sym == esc
-                vals = sym + int(t.offset[c])
-                n = int(hit.sum())
-                if n:
-                    raw = np.asarray(coder.decode(self._uniform, n), np.int64)
-                    vals[hit] = raw - (1 << (ESCAPE_BITS - 1))
-                out[c] = vals
+                out[c] = _pop(coder, self._uniform, h * w, self._models[c], int(t.offset[c]),
+                              int(t.count[c]))
         except Exception as exc:  # noqa: BLE001
             raise EntropyError(f"latent stream does not decode ({exc})") from None
-        if not coder.is_empty():
-            raise EntropyError("latent stream has data left over after the last latent "
-                               "(damaged, or coded with other tables)")
+        _check_empty(coder)
         return out.reshape(t.channels, h, w)
+
+
+@dataclass
+class GaussianTables:
+    """The scale hyperprior's Gaussian conditional: one integer table per quantised scale.
+
+    A latent whose predicted scale is ``s`` uses table ``scale_index(s)``: the first entry of
+    ``scales`` that is >= s (the last one for anything larger), as CompressAI does."""
+
+    scales: np.ndarray     # (S,) float32, increasing
+    freqs: np.ndarray      # (S, L) int32, rows as FactorizedTables.freqs
+    offset: np.ndarray     # (S,) int32
+    count: np.ndarray      # (S,) int32
+    precision: int
+    source: str = ""
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "GaussianTables":
+        p = Path(path)
+        try:
+            with np.load(p) as z:
+                t = cls(np.asarray(z["scale_table"], np.float32), np.asarray(z["g_freqs"]),
+                        np.asarray(z["g_offset"]), np.asarray(z["g_count"]),
+                        int(z["precision"]), str(p))
+        except FileNotFoundError:
+            raise EntropyError(f"{p}: entropy tables missing") from None
+        except (KeyError, ValueError, OSError) as exc:
+            raise EntropyError(f"{p}: not valid hyperprior tables ({exc})") from None
+        t.validate()
+        return t
+
+    def validate(self) -> None:
+        where = self.source or "Gaussian tables"
+        if self.scales.ndim != 1 or len(self.scales) < 2 or \
+                not np.all(np.diff(self.scales) > 0) or self.scales[0] <= 0:
+            raise EntropyError(f"{where}: 'scale_table' must be positive and increasing")
+        as_factorized = FactorizedTables(self.freqs, self.offset, self.count,
+                                         np.zeros(len(self.scales), np.float32),
+                                         self.precision, where)
+        as_factorized.validate()
+
+    def scale_index(self, scales: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.scales[:-1], np.asarray(scales, np.float32),
+                               side="left").astype(np.int32)
+
+    def models(self) -> list:
+        cm = _constriction().stream.model
+        total = float(1 << self.precision)
+        return [cm.Categorical(self.freqs[i, :int(self.count[i])].astype(np.float64) / total,
+                               perfect=False) for i in range(len(self.scales))]
+
+
+class GaussianCoder:
+    """Codes (M, h, w) int32 latents given each one's scale index (same shape)."""
+
+    def __init__(self, tables: GaussianTables) -> None:
+        self.tables = tables
+        self._models = tables.models()
+        self._uniform = _constriction().stream.model.Uniform(1 << ESCAPE_BITS)
+
+    def encode(self, q: np.ndarray, index: np.ndarray) -> bytes:
+        t = self.tables
+        q = np.asarray(q)
+        if q.shape != index.shape:
+            raise EntropyError(f"latents {q.shape} and scale indexes {index.shape} differ")
+        _check_range(q)
+        flat, idx = q.reshape(-1).astype(np.int64), index.reshape(-1)
+        coder = _constriction().stream.stack.AnsCoder()
+        for s in range(len(t.scales) - 1, -1, -1):
+            sel = idx == s
+            if sel.any():
+                _push(coder, self._uniform, flat[sel], self._models[s], int(t.offset[s]),
+                      int(t.count[s]))
+        return coder.get_compressed().astype("<u4").tobytes()
+
+    def decode(self, data: bytes, index: np.ndarray) -> np.ndarray:
+        t = self.tables
+        coder = _words(data)
+        idx = index.reshape(-1)
+        out = np.empty(idx.shape, np.int32)
+        try:
+            for s in range(len(t.scales)):
+                sel = idx == s
+                n = int(sel.sum())
+                if n:
+                    out[sel] = _pop(coder, self._uniform, n, self._models[s], int(t.offset[s]),
+                                    int(t.count[s]))
+        except Exception as exc:  # noqa: BLE001
+            raise EntropyError(f"latent stream does not decode ({exc})") from None
+        _check_empty(coder)
+        return out.reshape(index.shape)

@@ -87,9 +87,10 @@ def macs_per_pixel(model_path: str | os.PathLike, role: str, channels: int = 3,
                    latent_channels: int | None = None, pad: int = 16,
                    size: tuple[int, int] = (256, 256)) -> float:
     """MACs per picture pixel: for an analysis graph the input is the (1, 3, H, W) picture;
-    for a synthesis graph the input is the (1, M, H/pad, W/pad) latent grid."""
+    for a synthesis graph (and a hyperprior's hyper-analysis) the input is the
+    (1, M, H/pad, W/pad) latent grid (pad 16 for y, 64 for a hyperprior's side latents z)."""
     h, w = size
-    if role.endswith("synthesis"):
+    if role.endswith(("synthesis", "hyper_analysis")):
         if not latent_channels:
             raise ValueError("latent_channels is needed for a synthesis graph")
         shape = (1, latent_channels, h // pad, w // pad)

@@ -7,6 +7,14 @@ A rate point is a folder::
     synthesis/manifest.json     role codec.synthesis (+ model.onnx): y_hat -> RGB
     entropy.npz                 factorised prior as integer tables (studio.codec.learned.entropy)
 
+A scale-hyperprior rate point (``"entropy_model": "hyperprior"``, Balle et al. 2018) adds::
+
+    hyper_analysis/             role codec.hyper_analysis: y -> side latents z
+    hyper_synthesis/            role codec.hyper_synthesis: z_hat -> Gaussian scales of y
+
+and its entropy.npz holds the factorised tables for z plus the Gaussian conditional's
+per-scale tables for y (``scale_table``, ``g_freqs``, ``g_offset``, ``g_count``).
+
 A codec FAMILY is a folder of rate points (``q1``, ``q2``... each with a codec.json);
 quality 1 is the lowest rate. The shipped family is ``models/learned_codec``; ``--codec``
 also takes a user's family or single rate point by path (:func:`resolve_model`).
@@ -14,7 +22,11 @@ also takes a user's family or single rate point by path (:func:`resolve_model`).
 Both networks run through the app's session pool (``shared_pool``), never a private
 session. Encoding: pad to the multiple by edge replication, y = analysis(x),
 q = round(y - means) (int32), entropy-code q. Decoding: q back from the stream (exact),
-y_hat = q + means (float32), synthesis, crop, clip.
+y_hat = q + means (float32), synthesis, crop, clip. With a hyperprior: z = hyper_analysis(y)
+is coded with the factorised tables first; both sides then compute the scales from z_hat
+with hyper_synthesis (always on the CPU provider, so encoder and decoder get the same
+floats on one machine and pick the same tables); q = round(y) is coded with the Gaussian
+table of each latent's scale. Frame payload: z stream length (4 bytes LE), z stream, y stream.
 """
 
 from __future__ import annotations
@@ -28,13 +40,21 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.codec.learned.entropy import EntropyError, FactorizedCoder, FactorizedTables
+import struct
+
+from studio.codec.learned.entropy import (EntropyError, FactorizedCoder, FactorizedTables,
+                                          GaussianCoder, GaussianTables)
 from studio.jobs import UserError
 
 SHIPPED_FAMILY = "learned_codec"
 ROLE_ANALYSIS = "codec.analysis"
 ROLE_SYNTHESIS = "codec.synthesis"
+ROLE_HYPER_ANALYSIS = "codec.hyper_analysis"
+ROLE_HYPER_SYNTHESIS = "codec.hyper_synthesis"
+ENTROPY_MODELS = ("factorized", "hyperprior")
 MODEL_FILES = ("analysis/model.onnx", "synthesis/model.onnx", "entropy.npz")
+HYPER_FILES = ("hyper_analysis/model.onnx", "hyper_synthesis/model.onnx")
+_ZLEN = struct.Struct("<I")
 
 
 class LearnedModelError(UserError):
@@ -47,10 +67,10 @@ def shipped_dir() -> Path:
     return Path(paths.MODELS_DIR) / SHIPPED_FAMILY
 
 
-def model_id(folder: str | os.PathLike) -> bytes:
+def model_id(folder: str | os.PathLike, hyperprior: bool = False) -> bytes:
     """16 bytes of SHA-256 over the files that decide the bitstream."""
     h = hashlib.sha256()
-    for rel in MODEL_FILES:
+    for rel in MODEL_FILES + (HYPER_FILES if hyperprior else ()):
         p = Path(folder) / rel
         try:
             h.update(p.read_bytes())
@@ -73,10 +93,12 @@ class LearnedModel:
                                     f"model folder") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise LearnedModelError(f"{cj}: not valid JSON ({exc})") from None
-        if not isinstance(meta, dict) or meta.get("entropy_model") != "factorized":
-            raise LearnedModelError(f"{cj}: entropy_model must be 'factorized' (the only one "
-                                    f"this build codes)")
+        if not isinstance(meta, dict) or meta.get("entropy_model") not in ENTROPY_MODELS:
+            got = meta.get("entropy_model") if isinstance(meta, dict) else None
+            raise LearnedModelError(f"{cj}: entropy_model is {got!r}; this build codes "
+                                    f"{' and '.join(map(repr, ENTROPY_MODELS))}")
         self.meta = meta
+        self.hyperprior = meta["entropy_model"] == "hyperprior"
         self.name = str(meta.get("name", self.folder.name))
         self.quality = int(meta.get("quality", 1))
         self.pad = int(meta.get("pad_multiple", 16))
@@ -85,13 +107,21 @@ class LearnedModel:
         self.analysis_manifest = self.folder / str(meta.get("analysis", "analysis/manifest.json"))
         self.synthesis_manifest = self.folder / str(meta.get("synthesis",
                                                              "synthesis/manifest.json"))
-        self.id = model_id(self.folder)
+        self.hyper_analysis_manifest = self.folder / str(
+            meta.get("hyper_analysis", "hyper_analysis/manifest.json"))
+        self.hyper_synthesis_manifest = self.folder / str(
+            meta.get("hyper_synthesis", "hyper_synthesis/manifest.json"))
+        self.id = model_id(self.folder, self.hyperprior)
+        entropy = self.folder / str(meta.get("entropy", "entropy.npz"))
         try:
-            self.tables = FactorizedTables.load(self.folder / str(meta.get("entropy",
-                                                                           "entropy.npz")))
+            # factorised: the tables of y; hyperprior: of z, with y's Gaussian tables beside
+            self.tables = FactorizedTables.load(entropy)
+            self.gaussian = GaussianTables.load(entropy) if self.hyperprior else None
         except EntropyError as exc:
             raise LearnedModelError(str(exc)) from None
         self._coder: FactorizedCoder | None = None
+        self._gcoder: GaussianCoder | None = None
+        self._hs_pool = None
         self._lock = threading.Lock()
 
     @property
@@ -105,31 +135,104 @@ class LearnedModel:
                 self._coder = FactorizedCoder(self.tables)
             return self._coder
 
+    @property
+    def gaussian_coder(self) -> GaussianCoder:
+        with self._lock:
+            if self._gcoder is None:
+                self._gcoder = GaussianCoder(self.gaussian)
+            return self._gcoder
+
     def _pool(self, manifest: Path, role: str):
         from studio.runtime.pool import shared_pool
 
         return shared_pool(manifest, role, what=f"learned codec {role.split('.')[-1]}")
 
+    def _hyper_synthesis_pool(self):
+        """hyper_synthesis on the CPU provider only: its floats pick the entropy tables, so
+        an encoder on a GPU and a decoder on a CPU must not disagree by a rounding."""
+        with self._lock:
+            if self._hs_pool is None:
+                from studio.runtime.manifest import Manifest
+                from studio.runtime.pool import SessionPool, machine
+                from studio.runtime.providers import choose
+
+                man = Manifest.load(self.hyper_synthesis_manifest)
+                if man.role != ROLE_HYPER_SYNTHESIS:
+                    raise LearnedModelError(f"{man.path}: role is {man.role!r}, expected "
+                                            f"{ROLE_HYPER_SYNTHESIS!r}")
+                self._hs_pool = SessionPool(man, sessions=1, threads=1,
+                                            choice=choose("cpu", machine()))
+            return self._hs_pool
+
     def latent_shape(self, width: int, height: int) -> tuple[int, int]:
-        return -(-height // self.pad), -(-width // self.pad)
+        """The latents' (h, w) for a picture: the padded size over 16 (the transforms'
+        stride; a hyperprior pads to 64 so that its side latents tile exactly)."""
+        return -(-height // self.pad) * self.pad // 16, -(-width // self.pad) * self.pad // 16
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.meta.get("latent_channels", 0)) or (
+            self.tables.channels if not self.hyperprior else 0)
 
     # --- one picture ---------------------------------------------------------------------
-    def analyse(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W, 3) float RGB in [0, 1] -> quantised latents (M, h, w) int32."""
+    def _latents(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) float RGB in [0, 1] -> real latents y (M, h, w) float32."""
         h, w = rgb.shape[:2]
         lh, lw = self.latent_shape(w, h)
+        ph, pw = lh * 16, lw * 16
         x = np.pad(np.clip(rgb, 0, 1).astype(np.float32),
-                   ((0, lh * self.pad - h), (0, lw * self.pad - w), (0, 0)), mode="edge")
+                   ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
         x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
         (y,) = self._pool(self.analysis_manifest, ROLE_ANALYSIS).run(x)
-        if y.shape != (1, self.tables.channels, lh, lw):
+        m = self.latent_channels or y.shape[1]
+        if y.shape != (1, m, lh, lw):
             raise LearnedModelError(f"{self.analysis_manifest}: latents of shape {y.shape}, "
-                                    f"expected (1, {self.tables.channels}, {lh}, {lw})")
-        return np.rint(y[0] - self.tables.means[:, None, None]).astype(np.int32)
+                                    f"expected (1, {m}, {lh}, {lw})")
+        return y[0]
+
+    def analyse(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) float RGB in [0, 1] -> quantised latents (M, h, w) int32 (factorised)."""
+        return np.rint(self._latents(rgb) - self.tables.means[:, None, None]).astype(np.int32)
+
+    def _scale_index(self, zq: np.ndarray, y_shape: tuple) -> np.ndarray:
+        z_hat = (zq.astype(np.float32) + self.tables.means[:, None, None])[None]
+        (scales,) = self._hyper_synthesis_pool().run(np.ascontiguousarray(z_hat))
+        if scales.shape != (1, *y_shape):
+            raise LearnedModelError(f"{self.hyper_synthesis_manifest}: scales of shape "
+                                    f"{scales.shape}, expected (1, {', '.join(map(str, y_shape))})")
+        return self.gaussian.scale_index(scales[0])
+
+    def _encode_hyper(self, rgb: np.ndarray) -> bytes:
+        y = self._latents(rgb)
+        (z,) = self._pool(self.hyper_analysis_manifest, ROLE_HYPER_ANALYSIS).run(
+            np.ascontiguousarray(y[None], dtype=np.float32))
+        if z.ndim != 4 or z.shape[1] != self.tables.channels:
+            raise LearnedModelError(f"{self.hyper_analysis_manifest}: side latents of shape "
+                                    f"{z.shape}, expected (1, {self.tables.channels}, h, w)")
+        zq = np.rint(z[0] - self.tables.means[:, None, None]).astype(np.int32)
+        zs = self.coder.encode(zq)
+        q = np.rint(y).astype(np.int32)
+        ys = self.gaussian_coder.encode(q, self._scale_index(zq, y.shape))
+        return _ZLEN.pack(len(zs)) + zs + ys
+
+    def _decode_hyper(self, payload: bytes, lh: int, lw: int) -> np.ndarray:
+        if len(payload) < _ZLEN.size:
+            raise EntropyError(f"frame of {len(payload)} bytes has no side-latent length")
+        (n,) = _ZLEN.unpack_from(payload, 0)
+        if _ZLEN.size + n > len(payload):
+            raise EntropyError(f"side-latent stream of {n} bytes runs past the frame's "
+                               f"{len(payload)}")
+        zq = self.coder.decode(payload[_ZLEN.size:_ZLEN.size + n], lh // 4, lw // 4)
+        m = self.latent_channels
+        if not m:
+            raise EntropyError("codec.json lacks latent_channels (needed by a hyperprior)")
+        index = self._scale_index(zq, (m, lh, lw))
+        return self.gaussian_coder.decode(payload[_ZLEN.size + n:], index)
 
     def synthesise(self, q: np.ndarray, width: int, height: int) -> np.ndarray:
         """Quantised latents -> (H, W, 3) float32 RGB in [0, 1]."""
-        y_hat = (q.astype(np.float32) + self.tables.means[:, None, None])[None]
+        y_hat = (q.astype(np.float32) + (0.0 if self.hyperprior
+                                         else self.tables.means[:, None, None]))[None]
         (x,) = self._pool(self.synthesis_manifest, ROLE_SYNTHESIS).run(
             np.ascontiguousarray(y_hat, dtype=np.float32))
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] < height or x.shape[3] < width:
@@ -138,13 +241,16 @@ class LearnedModel:
         return np.clip(x[0, :, :height, :width].transpose(1, 2, 0), 0.0, 1.0)
 
     def encode_rgb(self, rgb: np.ndarray) -> bytes:
+        if self.hyperprior:
+            return self._encode_hyper(rgb)
         return self.coder.encode(self.analyse(rgb))
 
     def decode_rgb(self, payload: bytes, width: int, height: int,
                    where: str = "bitstream") -> np.ndarray:
         lh, lw = self.latent_shape(width, height)
         try:
-            q = self.coder.decode(payload, lh, lw)
+            q = self._decode_hyper(payload, lh, lw) if self.hyperprior \
+                else self.coder.decode(payload, lh, lw)
         except EntropyError as exc:
             raise UserError(f"{where}: {exc}") from None
         return self.synthesise(q, width, height)
@@ -204,8 +310,10 @@ def check_family(family: str | os.PathLike) -> dict[int, Path]:
         except (OSError, ValueError) as exc:
             raise LearnedModelError(f"{folder / 'codec.json'}: unreadable ({exc})") from None
         missing = []
-        for key, default in (("analysis", "analysis/manifest.json"),
-                             ("synthesis", "synthesis/manifest.json")):
+        parts = ["analysis", "synthesis"] + (
+            ["hyper_analysis", "hyper_synthesis"] if meta.get("entropy_model") == "hyperprior"
+            else [])
+        for key, default in ((k, f"{k}/manifest.json") for k in parts):
             man = folder / str(meta.get(key, default))
             if not man.is_file():
                 missing.append(str(man.relative_to(folder)) if man.is_relative_to(folder)
