@@ -45,8 +45,13 @@ VALUES = {
 PRESETS = {"x265-intra": "medium", "avif": "6", "webp": "4"}
 
 
-def images(limit: int | None) -> list[Path]:
-    files = sorted(KODAK.glob("kodim*.png"))
+GRID = Path(os.environ.get("LC_CLIPS", "/work/shared/data/grid"))
+
+
+def images(limit: int | None, clips: bool = False) -> list[Path]:
+    """Kodak's 24 images, or (``clips``) the GRID talking-face clips: video never seen in
+    training (BSDS500 is stills), 360x288 4:2:0, coded frame by frame by the image codecs."""
+    files = sorted(GRID.glob("*.mpg")) if clips else sorted(KODAK.glob("kodim*.png"))
     return files[:limit] if limit else files
 
 
@@ -54,11 +59,13 @@ def cmd_sweep(a) -> None:
     out = Path(a.out)
     codecs = [c.strip() for c in a.codecs.split(",") if c.strip()]
     vals = [f"{c}={a.values or VALUES[c]}" for c in codecs]
-    for im in images(a.images):
+    for im in images(a.images, a.clips):
         proj = out / im.stem
         cmd = [*STUDIO, "codec", "sweep", str(im), "--codecs", ",".join(codecs),
-               "--out", str(proj), "--no-vmaf", "--workers", "0", "--frames", "1",
+               "--out", str(proj), "--workers", "0", "--frames", str(a.frames or 1),
                "--anchor", codecs[0]]
+        if not a.vmaf:
+            cmd.append("--no-vmaf")
         for v in vals:
             cmd += ["--values", v]
         t0 = time.time()
@@ -74,7 +81,7 @@ def _rows(out: Path | str) -> list[dict]:
     """Finished points of every project under ``out`` (a comma list of folders: the anchors'
     sweep and the learned codec's may live apart)."""
     rows = []
-    reps = [r for o in str(out).split(",") for r in sorted(Path(o).glob("kodim*/report.csv"))]
+    reps = [r for o in str(out).split(",") for r in sorted(Path(o).glob("*/report.csv"))]
     for rep in reps:
         with open(rep, newline="") as fh:
             for r in csv.DictReader(fh):
@@ -105,6 +112,8 @@ def curves(out: Path | str, n_images: int) -> dict[str, list[dict]]:
             "ms_ssim": float(np.mean(ms)) if len(ms) == len(rs) else None,
             "ms_ssim_db": float(np.mean([_msssim_db(m) for m in ms])) if len(ms) == len(rs)
             else None,
+            "vmaf": float(np.mean([float(r["vmaf"]) for r in rs]))
+            if all(r.get("vmaf") for r in rs) else None,
             "encode_s": float(np.mean([float(r["encode_s"]) for r in rs])), "images": len(rs)})
     for pts in res.values():
         pts.sort(key=lambda p: p["bpp"])
@@ -112,7 +121,7 @@ def curves(out: Path | str, n_images: int) -> dict[str, list[dict]]:
 
 
 def cmd_summary(a) -> None:
-    n = len(images(a.images))
+    n = len(images(a.images, a.clips))
     cs = curves(a.out, n)
     if a.anchors_from:
         # the anchors' curves from an earlier summary of the same sweep code and images
@@ -121,11 +130,16 @@ def cmd_summary(a) -> None:
         for k, v in old["curves"].items():
             if k in ANCHORS and k not in cs:
                 cs[k] = v
+        if a.previous_as and "learned" in old["curves"]:
+            # the rate points this export replaced, measured by the same sweep earlier
+            cs[a.previous_as] = old["curves"]["learned"]
     learned = [c for c in cs if c not in ANCHORS]
     table = {}
     for codec in learned:
         table[codec] = _bd_table(cs, codec)
-    result = {"dataset": f"Kodak ({n} images, 768x512), YUV 4:2:0 8-bit reference made by "
+    what = (f"GRID clips ({n}, 360x288, first {a.frames} frames each, coded frame by frame)"
+            if a.clips else f"Kodak ({n} images, 768x512)")
+    result = {"dataset": f"{what}, YUV 4:2:0 8-bit reference made by "
                          "the sweep; bpp = 8 * file bytes / pixels, averaged per setting",
               "curves": cs,
               "learned_vs": table.get("learned", next(iter(table.values()), {})),
@@ -150,8 +164,8 @@ def _bd_table(cs: dict, codec: str) -> dict:
             continue
         A, L = cs[anchor], cs[codec]
         row = {}
-        for metric in ("psnr_y", "ms_ssim_db"):
-            if any(p[metric] is None for p in A + L):
+        for metric in ("psnr_y", "ms_ssim_db", "vmaf"):
+            if any(p.get(metric) is None for p in A + L):
                 continue
             try:
                 row[metric] = {
@@ -169,14 +183,16 @@ def _bd_table(cs: dict, codec: str) -> dict:
 
 def markdown(result: dict) -> str:
     """The RD points and the BD table as Markdown, for docs/models.md."""
-    lines = ["| codec | setting | bpp | PSNR-Y (dB) | MS-SSIM (Y) |", "|---|---|---|---|---|"]
+    lines = ["| codec | setting | bpp | PSNR-Y (dB) | MS-SSIM (Y) | VMAF |",
+             "|---|---|---|---|---|---|"]
     for codec, pts in result["curves"].items():
         for p in pts:
-            ms = f"{p['ms_ssim']:.4f}" if p["ms_ssim"] is not None else "-"
+            ms = f"{p['ms_ssim']:.4f}" if p.get("ms_ssim") is not None else "-"
+            vm = f"{p['vmaf']:.1f}" if p.get("vmaf") is not None else "-"
             lines.append(f"| {codec} | {p['value']:g} | {p['bpp']:.3f} | {p['psnr_y']:.2f} | "
-                         f"{ms} |")
-    lines += ["", "| codec | vs | BD-rate PSNR-Y | BD-PSNR-Y | BD-rate MS-SSIM (dB) |",
-              "|---|---|---|---|---|"]
+                         f"{ms} | {vm} |")
+    lines += ["", "| codec | vs | BD-rate PSNR-Y | BD-PSNR-Y | BD-rate MS-SSIM (dB) | "
+                  "BD-rate VMAF |", "|---|---|---|---|---|---|"]
     for codec, anchor, row in ((c, an, r) for c, t in result.get(
             "by_codec", {"learned": result["learned_vs"]}).items() for an, r in t.items()):
         def cell(metric: str, key: str, unit: str) -> str:
@@ -184,7 +200,8 @@ def markdown(result: dict) -> str:
             return f"{r[key]:+.1f}{unit}" if key in r else r.get("error", "-")
         lines.append(f"| {codec} | {anchor} | {cell('psnr_y', 'bd_rate_pct', ' %')} | "
                      f"{cell('psnr_y', 'bd_quality', ' dB')} | "
-                     f"{cell('ms_ssim_db', 'bd_rate_pct', ' %')} |")
+                     f"{cell('ms_ssim_db', 'bd_rate_pct', ' %')} | "
+                     f"{cell('vmaf', 'bd_rate_pct', ' %')} |")
     return "\n".join(lines)
 
 
@@ -257,6 +274,9 @@ def main() -> None:
     s.add_argument("--codecs", required=True)
     s.add_argument("--values", default=None, help="override the values (one codec only)")
     s.add_argument("--images", type=int, default=None, help="first N images only (smoke)")
+    s.add_argument("--clips", action="store_true", help="the GRID clips instead of Kodak")
+    s.add_argument("--frames", type=int, default=None, help="frames per clip (default 1)")
+    s.add_argument("--vmaf", action="store_true", help="score VMAF too (slower)")
     s.set_defaults(func=cmd_sweep)
     m = sub.add_parser("summary")
     m.add_argument("--out", required=True, help="project folder(s), comma-separated")
@@ -264,6 +284,10 @@ def main() -> None:
     m.add_argument("--images", type=int, default=None)
     m.add_argument("--anchors-from", default=None,
                    help="take the anchors' curves from this earlier evaluation.json")
+    m.add_argument("--previous-as", default=None,
+                   help="with --anchors-from: add its 'learned' curve under this name")
+    m.add_argument("--clips", action="store_true")
+    m.add_argument("--frames", type=int, default=None)
     m.set_defaults(func=cmd_summary)
     c = sub.add_parser("cost")
     c.add_argument("--family", default=None)

@@ -44,6 +44,20 @@ def _constriction():
     return constriction
 
 
+def _load_tables(path: str | os.PathLike, what: str, build):
+    """``build(npz, source)`` from the file, validated; errors name the file."""
+    p = Path(path)
+    try:
+        with np.load(p) as z:
+            t = build(z, str(p))
+    except FileNotFoundError:
+        raise EntropyError(f"{p}: entropy tables missing") from None
+    except (KeyError, ValueError, OSError) as exc:
+        raise EntropyError(f"{p}: not valid {what} ({exc})") from None
+    t.validate()
+    return t
+
+
 @dataclass
 class FactorizedTables:
     freqs: np.ndarray      # (M, L) int32; row c valid over [:count[c]], last valid = escape
@@ -59,18 +73,9 @@ class FactorizedTables:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FactorizedTables":
-        p = Path(path)
-        try:
-            with np.load(p) as z:
-                t = cls(np.asarray(z["freqs"]), np.asarray(z["offset"]),
-                        np.asarray(z["count"]), np.asarray(z["means"]),
-                        int(z["precision"]), str(p))
-        except FileNotFoundError:
-            raise EntropyError(f"{p}: entropy tables missing") from None
-        except (KeyError, ValueError, OSError) as exc:
-            raise EntropyError(f"{p}: not valid entropy tables ({exc})") from None
-        t.validate()
-        return t
+        return _load_tables(path, "entropy tables", lambda z, src: cls(
+            np.asarray(z["freqs"]), np.asarray(z["offset"]), np.asarray(z["count"]),
+            np.asarray(z["means"]), int(z["precision"]), src))
 
     def validate(self) -> None:
         where = self.source or "entropy tables"
@@ -198,18 +203,9 @@ class GaussianTables:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "GaussianTables":
-        p = Path(path)
-        try:
-            with np.load(p) as z:
-                t = cls(np.asarray(z["scale_table"], np.float32), np.asarray(z["g_freqs"]),
-                        np.asarray(z["g_offset"]), np.asarray(z["g_count"]),
-                        int(z["precision"]), str(p))
-        except FileNotFoundError:
-            raise EntropyError(f"{p}: entropy tables missing") from None
-        except (KeyError, ValueError, OSError) as exc:
-            raise EntropyError(f"{p}: not valid hyperprior tables ({exc})") from None
-        t.validate()
-        return t
+        return _load_tables(path, "hyperprior tables", lambda z, src: cls(
+            np.asarray(z["scale_table"], np.float32), np.asarray(z["g_freqs"]),
+            np.asarray(z["g_offset"]), np.asarray(z["g_count"]), int(z["precision"]), src))
 
     def validate(self) -> None:
         where = self.source or "Gaussian tables"
