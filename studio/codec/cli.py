@@ -4,7 +4,7 @@
     studio codec bdrate REPORT_DIR [--anchor x264] [--metric psnr_y] [--method pchip]
     studio codec export REPORT_DIR [--csv F] [--json F] [--svg F] [--frames-csv F] [--metric M]
     studio codec score REPORT_DIR --metrics vmaf,xpsnr [--force]
-    studio codec encode INPUT --codec learned|FOLDER|NAME --quality Q --out FILE.nlc
+    studio codec encode INPUT --codec learned|FOLDER|NAME --quality Q [--temporal] --out F.nlc
     studio codec decode FILE.nlc --out OUT.png|OUT.mp4
 
 ``register(subparsers)`` adds the ``codec`` command to the app's argparse tree; each action
@@ -341,12 +341,17 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     try:
         model = learned.resolve_model(_learned_family(args.codec), args.quality)
-        bs = learned.encode_pictures(model, read_pictures(args.input, args.frames or None))
+        bs = learned.encode_pictures(model, read_pictures(args.input, args.frames or None),
+                                     temporal=args.temporal, gop=args.gop)
         size = bs.write(args.out)
     except (UserError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     n = len(bs.payloads)
+    if bs.temporal:
+        from studio.codec.learned.temporal import frame_type
+        kinds = "".join(frame_type(p) for p in bs.payloads)
+        print(f"temporal: {kinds.count('I')} I-frame(s), {kinds.count('P')} P-frame(s)")
     print(f"wrote {args.out}: {n} frame(s) {bs.width}x{bs.height}, {size} bytes, "
           f"{8.0 * size / (bs.width * bs.height * n):.4f} bpp ({model.name}, model id "
           f"{model.id_hex})")
@@ -507,6 +512,12 @@ def register(subparsers) -> argparse.ArgumentParser:
                          "learned)")
     en.add_argument("--quality", type=int, default=2, help="rate point 1..N, 1 = lowest rate")
     en.add_argument("--frames", type=int, default=0, help="max video frames (default 0: all)")
+    en.add_argument("--temporal", action="store_true",
+                    help="video: P-frames code the residual against the previous decoded "
+                         "frame (I-frames at the start, every --gop frames and at cuts)")
+    en.add_argument("--gop", type=int, default=50,
+                    help="with --temporal: an I-frame every N frames (0: only the first and "
+                         "scene cuts; default 50)")
     en.add_argument("--out", required=True, help="bitstream to write (.nlc)")
     en.set_defaults(func=cmd_encode)
 

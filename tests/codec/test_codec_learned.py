@@ -233,3 +233,75 @@ def test_hyperprior_rate_point_is_checked(tmp_path):
     (pt / "codec.json").write_text(json.dumps(dict(meta, entropy_model="mixture")))
     with pytest.raises(LearnedModelError, match="entropy_model is 'mixture'"):
         load_model(pt)
+
+
+def test_temporal_mode_round_trips_across_processes(family, picture, tmp_path):
+    """--temporal: I then P-frames (residuals against the previous DECODED frame), a scene
+    cut forces an I-frame, another process decodes the same pixels the encoder predicted
+    from, and a P-frame alone is refused with a clear error."""
+    from studio.codec.learned import iter_decode
+    from studio.codec.learned.temporal import TemporalEncoder, frame_type
+
+    model = resolve_model(str(family), 2)
+    still = [np.clip(picture + 0.01 * k, 0, 1) for k in range(4)]
+    cut = 1.0 - picture                                       # a different scene
+    seq = still + [cut, cut]
+    bs = encode_pictures(model, seq, temporal=True, gop=0)
+    assert bs.temporal and "".join(frame_type(p) for p in bs.payloads) == "IPPPIP"
+    f = tmp_path / "t.nlc"
+    bs.write(f)
+    assert f.read_bytes()[4] == 2                             # version 2: temporal
+    # the encoder's own reconstructions are what a decoder in another process produces
+    enc = TemporalEncoder(model, gop=0)
+    recon = []
+    for rgb in seq:
+        enc.encode(rgb)
+        recon.append(enc.prev)
+    out = tmp_path / "t.png"
+    r = subprocess.run([STUDIO, "codec", "decode", str(f), "--codec", str(family), "--out",
+                        str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    import cv2
+    for i, want in enumerate(recon):
+        got = cv2.imread(str(tmp_path / f"t_{i:05d}.png"))[..., ::-1]
+        assert np.array_equal(got, np.clip(np.rint(want * 255), 0, 255).astype(np.uint8)), i
+    # gop 2: an I-frame every second frame
+    kinds = "".join(frame_type(p) for p in encode_pictures(model, still, temporal=True,
+                                                             gop=2).payloads)
+    assert kinds == "IPIP"
+    lone = Bitstream(bs.model_id, bs.width, bs.height, [bs.payloads[1]], temporal=True)
+    lone.write(tmp_path / "p.nlc")
+    with pytest.raises(UserError, match="P-frame needs the frame before it"):
+        list(iter_decode(tmp_path / "p.nlc", [family])[2])
+
+
+def test_temporal_mode_in_a_sweep_decodes_by_index(family, clip, tmp_path, monkeypatch):
+    """learned-p in a sweep: one file per frame, bytes = the files, and random access (the
+    viewer) gives the same planes as decoding in order."""
+    from studio import paths
+    from studio.codec.project import Project
+    from studio.codec.sweep import SweepSpec, run_sweep
+    from studio.jobs import JobContext
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "learned_codec").symlink_to(family, target_is_directory=True)
+    monkeypatch.setattr(paths, "MODELS_DIR", models)
+    src = clip("src.mp4", width=64, height=48, frames=5)
+    out = tmp_path / "proj"
+    summary = run_sweep(SweepSpec(str(src), ["learned-p"], points=1, values={"learned-p": [2]},
+                                  max_frames=5, workers=0, ms_ssim=False, vmaf=False),
+                        out, JobContext(lambda _p: None))
+    assert len(summary.done) == 1 and not summary.failed, summary.failed
+    proj = Project.load(out)
+    try:
+        (pt,) = proj.points.values()
+        files = sorted((out / pt.stream).glob("*.nlc"))
+        assert len(files) == 5 and pt.bytes == sum(x.stat().st_size for x in files)
+        frames = list(proj.decoded_frames(pt.id))
+        assert frames[0].pict_type == "I" and {f.pict_type for f in frames[1:]} <= {"I", "P"}
+        for i in (3, 1, 4):                                   # jumps: decode from an I-frame
+            assert all(np.array_equal(a, b) for a, b in zip(proj.point_planes(pt.id, i),
+                                                            frames[i].planes))
+    finally:
+        proj.close()

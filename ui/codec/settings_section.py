@@ -120,10 +120,12 @@ class SweepSettings(QWidget):
         self.export_button.setEnabled(on)
 
     def prefer_image_codecs(self) -> None:
-        """A picture was opened: check the still-image codecs (and x265-intra) only."""
+        """A picture was opened: check the still-image codecs (and x265-intra) only (not the
+        learned codec's temporal mode: on one picture it is the intra mode again)."""
         for key, box in self.codec_boxes.items():
             spec = self._codecs[key]
-            box.setChecked(box.isEnabled() and (spec.image or key == "x265-intra"))
+            box.setChecked(box.isEnabled() and ((spec.image and spec.intra)
+                                                or key == "x265-intra"))
 
     def apply_project(self, proj) -> None:
         """A reopened project's settings (frames, codecs, points, mode), so Run extends it."""

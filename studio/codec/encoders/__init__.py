@@ -78,6 +78,7 @@ for _spec in _VIDEO:
 for _spec in _IMAGE:
     CODECS[_spec.key] = _spec
 CODECS["learned"] = learned_spec()   # the shipped learned codec (models/learned_codec)
+CODECS["learned-p"] = learned_spec("learned-p", temporal=True)   # its temporal mode
 _BUILTIN = frozenset(CODECS)
 
 _BACKENDS: dict[str, Encoder] = {"pyav": PyAvEncoder(), "ffmpeg": FFmpegExeEncoder(),

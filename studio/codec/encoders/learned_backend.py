@@ -10,6 +10,10 @@ The model codes RGB: the reference's YUV planes are converted in float with its 
 and range (:mod:`studio.codec.learned.color`) and the decoded RGB goes back the same way,
 so the learned codec is scored on the same planes as every other codec, and pays for its
 own chroma handling. The quality value is the rate point 1..N (1 = lowest rate).
+
+``learned-p`` is the same models in the temporal mode (:mod:`studio.codec.learned.temporal`):
+still one file per frame, but a P-frame's file holds the residual against the previous
+decoded frame, so the files decode in order (from the last I-frame for random access).
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from studio.codec.reference import ReferenceClip, ReferenceInfo
 DEFAULT_POINTS = 4
 
 
-def learned_spec(key: str = "learned", family: str = "learned_codec") -> CodecSpec:
+def learned_spec(key: str = "learned", family: str = "learned_codec",
+                 temporal: bool = False) -> CodecSpec:
     """The catalogue entry: quality 1..N where N is the number of rate points found (the
-    shipped family's, or DEFAULT_POINTS when none is installed yet)."""
+    shipped family's, or DEFAULT_POINTS when none is installed yet). ``temporal``: the
+    residual P-frame mode (``intra`` False marks it)."""
     n = DEFAULT_POINTS
     try:
         from studio.codec.learned.model import rate_points_by_quality, shipped_dir
@@ -39,10 +45,12 @@ def learned_spec(key: str = "learned", family: str = "learned_codec") -> CodecSp
         n = max(found, default=0) or DEFAULT_POINTS
     except Exception:  # noqa: BLE001 - the catalogue must load even with a broken install
         pass
-    return CodecSpec(key, "Learned (Balle 2017, factorised prior)", family, ("default",),
+    label = ("Learned, temporal (residual P-frames)" if temporal
+             else "Learned (Balle 2017, factorised prior)")
+    return CodecSpec(key, label, family, ("default",),
                      "default", (float(n), 1.0), (float(n), 1.0), backend="learned",
-                     image=True, intra=True, high_bit_depth=True, value_name="quality",
-                     rate_modes=("crf",), ext="nlc")
+                     image=True, intra=not temporal, high_bit_depth=True,
+                     value_name="quality", rate_modes=("crf",), ext="nlc")
 
 
 USER_PREFIX = "learned:"
@@ -125,6 +133,7 @@ class LearnedEncoder(Encoder):
                check_cancel: Callable[[], None] | None = None) -> EncodeResult:
         from studio.codec.learned import Bitstream
         from studio.codec.learned.color import planes_to_rgb
+        from studio.codec.learned.temporal import TemporalEncoder
 
         self.check(spec, s)
         info = ref.info
@@ -133,11 +142,14 @@ class LearnedEncoder(Encoder):
         out.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         files = []
+        temporal = None if spec.intra else TemporalEncoder(model)
         for i in range(info.frames):
             if check_cancel is not None:
                 check_cancel()
             rgb = planes_to_rgb(ref.planes(i), info.bit_depth, info.colorspace, info.full_range)
-            bs = Bitstream(model.id, info.width, info.height, [model.encode_rgb(rgb)])
+            payload = temporal.encode(rgb) if temporal else model.encode_rgb(rgb)
+            bs = Bitstream(model.id, info.width, info.height, [payload],
+                           temporal=temporal is not None)
             f = out / f"{i:05d}.{spec.ext}"
             bs.write(f)
             files.append(f)
@@ -152,10 +164,12 @@ class LearnedEncoder(Encoder):
             pix_fmt=info.pix_fmt, frame_bytes=sz.frame_bytes, keyframes=sz.keyframes,
             file_bytes=sz.file_bytes, file_kbps=8.0 * sz.file_bytes / duration / 1000.0,
             options={"quality": f"{int(round(s.value))}", "model": model.name,
-                     "model_id": model.id_hex},
+                     "model_id": model.id_hex,
+                     **({} if spec.intra else {"temporal": f"gop {temporal.gop}"})},
             command=f"studio codec encode --codec "
-                    f"{spec.encoder if is_user_learned(spec) else spec.key} "
-                    f"--quality {int(round(s.value))}",
+                    f"{spec.encoder if is_user_learned(spec) else 'learned'} "
+                    f"--quality {int(round(s.value))}"
+                    + ("" if spec.intra else f" --temporal --gop {temporal.gop}"),
             encoder_version=f"{model.name} ({model.id_hex[:12]}), {_version()}")
 
     def decode(self, spec: CodecSpec, path: str | os.PathLike, info: ReferenceInfo,
@@ -163,27 +177,58 @@ class LearnedEncoder(Encoder):
         files = sorted(Path(path).glob(f"*.{spec.ext}"))
         if expected is not None and len(files) != expected:
             raise AlignmentError(f"{Path(path).name}: {len(files)} pictures, expected {expected}")
-        for i, f in enumerate(files):
-            yield DecodedFrame(i, _decode_picture(f, spec, info), "I")
+        frames = _Frames(files, spec, info)
+        for i in range(len(files)):
+            planes, kind = frames.planes_and_type(i)
+            yield DecodedFrame(i, planes, kind)
 
     def reader(self, spec: CodecSpec, path: str | os.PathLike, info: ReferenceInfo) -> FrameReader:
-        return _Reader(sorted(Path(path).glob(f"*.{spec.ext}")), spec, info)
+        return _Frames(sorted(Path(path).glob(f"*.{spec.ext}")), spec, info)
 
 
-def _decode_picture(path: Path, spec: CodecSpec, info: ReferenceInfo):
-    from studio.codec.learned import decode_file
-    from studio.codec.learned.color import rgb_to_planes
+class _Frames(FrameReader):
+    """The folder's pictures by index. Intra files decode alone; in the temporal mode a
+    P-frame needs its predecessor, so a jump decodes forward from the last I-frame before
+    it (in-order reads cost one frame each)."""
 
-    extra = [] if spec.encoder == "learned_codec" else [spec.encoder]
-    (rgb,) = decode_file(path, extra)
-    return rgb_to_planes(rgb, info.bit_depth, info.colorspace, info.full_range)
-
-
-class _Reader(FrameReader):
     def __init__(self, files: list[Path], spec: CodecSpec, info: ReferenceInfo) -> None:
         self.files, self.spec, self.info = files, spec, info
+        self.extra = [] if spec.encoder == "learned_codec" else [spec.encoder]
+        self._decoder = None
+        self._at = -1           # index of the frame self._decoder holds
 
-    def planes(self, index: int):
+    def _read(self, i: int):
+        from studio.codec.learned import Bitstream, find_model
+
+        bs = Bitstream.read(self.files[i])
+        if len(bs.payloads) != 1:
+            raise AlignmentError(f"{self.files[i]}: {len(bs.payloads)} frames, expected one")
+        return bs, find_model(bs.model_id, self.extra, where=str(self.files[i]))
+
+    def planes_and_type(self, index: int):
+        from studio.codec.learned.color import rgb_to_planes
+        from studio.codec.learned.temporal import TemporalDecoder, frame_type
+
         if not 0 <= index < len(self.files):
             raise IndexError(f"frame {index} not found")
-        return _decode_picture(self.files[index], self.spec, self.info)
+        bs, model = self._read(index)
+        where = str(self.files[index])
+        if not bs.temporal:
+            rgb, kind = model.decode_rgb(bs.payloads[0], bs.width, bs.height, where=where), "I"
+        else:
+            start = index
+            if self._decoder is None or self._at != index - 1:
+                self._decoder = TemporalDecoder(model)
+                while start > 0 and frame_type(self._read(start)[0].payloads[0]) != "I":
+                    start -= 1
+            for k in range(start, index):
+                b, _ = self._read(k)
+                self._decoder.decode(b.payloads[0], b.width, b.height, str(self.files[k]))
+            kind = frame_type(bs.payloads[0])
+            rgb = self._decoder.decode(bs.payloads[0], bs.width, bs.height, where)
+            self._at = index
+        return rgb_to_planes(rgb, self.info.bit_depth, self.info.colorspace,
+                             self.info.full_range), kind
+
+    def planes(self, index: int):
+        return self.planes_and_type(index)[0]

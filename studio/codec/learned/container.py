@@ -13,6 +13,10 @@ Layout (little-endian), version 1::
     header CRC-32 4 (everything above)
     payloads, back to back
 
+Version 2 is the same layout for the TEMPORAL mode (:mod:`studio.codec.learned.temporal`):
+each payload starts with one frame-type byte, ``I`` (a picture) or ``P`` (the residual
+against the previous decoded frame). Version 1 files (every frame a picture) still read.
+
 Why the checksums: an ANS stream with a flipped bit usually still "decodes" to wrong
 latents; the CRCs turn damage into a clear error instead of a silently wrong picture. The
 header costs 34 + 8 per frame bytes and is counted in the rate like every other byte.
@@ -30,6 +34,7 @@ from studio.jobs import UserError
 
 MAGIC = b"NMLC"
 VERSION = 1
+VERSION_TEMPORAL = 2
 MODEL_ID_BYTES = 16
 _HEAD = struct.Struct("<4sBB16sHHI")
 _FRAME = struct.Struct("<II")
@@ -46,20 +51,28 @@ class Bitstream:
     width: int
     height: int
     payloads: list[bytes] = field(default_factory=list)
+    temporal: bool = False      # version 2: payloads start with a frame-type byte
 
     def to_bytes(self) -> bytes:
         if len(self.model_id) != MODEL_ID_BYTES:
             raise ValueError(f"model id must be {MODEL_ID_BYTES} bytes")
         if not (0 < self.width <= 0xFFFF and 0 < self.height <= 0xFFFF):
             raise ValueError(f"picture size {self.width}x{self.height} outside 1..65535")
-        head = _HEAD.pack(MAGIC, VERSION, 0, self.model_id, self.width, self.height,
-                          len(self.payloads))
+        head = _HEAD.pack(MAGIC, VERSION_TEMPORAL if self.temporal else VERSION, 0,
+                          self.model_id, self.width, self.height, len(self.payloads))
         head += b"".join(_FRAME.pack(len(p), zlib.crc32(p)) for p in self.payloads)
         return head + _CRC.pack(zlib.crc32(head)) + b"".join(self.payloads)
 
     def write(self, path: str | os.PathLike) -> int:
+        """Write atomically (a temp file beside it, then rename): never a half file."""
         data = self.to_bytes()
-        Path(path).write_bytes(data)
+        p = Path(path)
+        tmp = p.with_name(f".{p.name}.part")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, p)
+        finally:
+            tmp.unlink(missing_ok=True)
         return len(data)
 
     @classmethod
@@ -71,9 +84,9 @@ class Bitstream:
         if magic != MAGIC:
             raise BitstreamError(f"{where}: not a learned-codec bitstream (magic {magic!r}, "
                                  f"expected {MAGIC!r})")
-        if version != VERSION:
+        if version not in (VERSION, VERSION_TEMPORAL):
             raise BitstreamError(f"{where}: bitstream version {version}; this build reads "
-                                 f"version {VERSION}")
+                                 f"versions {VERSION} and {VERSION_TEMPORAL}")
         table_end = _HEAD.size + frames * _FRAME.size
         if len(data) < table_end + _CRC.size:
             raise BitstreamError(f"{where}: truncated inside the header ({len(data)} bytes)")
@@ -97,7 +110,7 @@ class Bitstream:
                 raise BitstreamError(f"{where}: frame {i} damaged (checksum mismatch)")
             payloads.append(p)
             pos += n
-        return cls(model_id, w, h, payloads)
+        return cls(model_id, w, h, payloads, version == VERSION_TEMPORAL)
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> "Bitstream":
