@@ -1,7 +1,8 @@
 """Live lip-sync as the user sees it: shown frames against heard audio, both live modes vs offline.
 
     .venv/bin/python bench/eval_live_lipsync.py [--feed direct|pulse] [--clips N]
-        [--lookaheads-ms 0,40,80] [--modes quality,low_latency] [--json OUT]
+        [--lookaheads-ms 0,40,80] [--modes quality,low_latency] [--gap pixels|facemesh|both]
+        [--no-clock] [--json OUT]
 
 Real speech (every ``*.wav`` in ../shared/data/speech with a phone alignment, 16 kHz read
 speech) is joined into one stream with short pauses and fed to the live engine
@@ -18,13 +19,18 @@ microphone:
 
 A 'UI' thread polls :meth:`LiveEngine.latest_frame` at 60 Hz as the app's timer does; a frame
 is on screen from the poll that took it until the next one. Every frame the engine publishes
-(its mouth region copied in the frame callback) has its lip gap measured from its pixels (:func:`studio.talk.eval_sync.mouth_opening_pixels` minus the template
-frame's own closed-mouth reading: the measure of the optimise quality gate and of
-bench/eval_lipsync.py). The audio *heard* at display time T is the sample captured at T (the
-user hears their own voice; "monitor": the app's speaker monitor, which plays it delayed by
-the look-ahead + 60 ms). For every 40 ms bin of heard audio (25 fps) the frame shown at the bin's
-middle is compared with the bin's speech energy (RMS, :func:`studio.talk.optimise.speech_energy`)
-and with the phone-implied mouth opening (:func:`studio.talk.eval_sync.mouth_track`).
+(its mouth region copied in the frame callback) has its lip gap measured from its pixels
+(:func:`studio.talk.eval_sync.mouth_opening_pixels` minus the template frame's own closed-mouth
+reading: the measure of the optimise quality gate and of bench/eval_lipsync.py) and, with
+``--gap facemesh|both`` (default both), by the face mesh
+(:class:`studio.talk.eval_sync.FaceMeshGap`: inner-lip distance over the eye distance, minus
+the template frame's own reading; the callback copies the face square, the mesh runs after
+the run). Each measure gets its own rows. The audio *heard* at display time T is the sample
+captured at T (the user hears their own voice; "monitor": the app's speaker monitor, which
+plays it delayed by the look-ahead + 60 ms). For every 40 ms bin of heard audio (25 fps) the
+frame shown at the bin's middle is compared with the bin's speech energy (RMS,
+:func:`studio.talk.optimise.speech_energy`) and with the phone-implied mouth opening
+(:func:`studio.talk.eval_sync.mouth_track`).
 
 Reported per mode: Pearson r at lag 0 and the best lag in frames (search +-15; positive = the
 picture trails the sound), "seen" (by display time, what the user perceives, against their own
@@ -33,6 +39,10 @@ own shift without the display delay, which is also how a LiveRecorder file pairs
 engine's mic-to-frame delay (capture of the frame's own last sample -> pixels ready) and
 mic-to-screen (-> the poll that showed it), p50 / p95. The offline render of the same stream
 (``render_frames``) is the reference (display = content there).
+
+``--no-clock``: no real-time pace and no display; the whole stream is pushed into a
+``LiveEngine(drop_late=False)`` and flushed, so every frame is rendered and timing cannot enter:
+only the content view (frame i against audio bin i) is reported, per mode and look-ahead.
 
 Timing numbers depend on the machine's load (printed); lags in frames and r do not much.
 With ``--feed pulse`` the energy comes from the captured audio; the phone timings are placed
@@ -115,6 +125,39 @@ def lagged_r(measured, expected, max_lag: int = MAX_LAG):
 
 
 LipGap = ev.LipGap
+GAPS = {"pixels": ev.LipGap, "facemesh": ev.FaceMeshGap}
+
+
+def gap_measures(avatar, which: str) -> dict:
+    """name -> measure (``crop(i, rgb)`` in the frame callback, ``measure(i, crop)`` later)."""
+    names = list(GAPS) if which == "both" else [which]
+    return {n: GAPS[n](avatar) for n in names}
+
+
+class _GapSink:
+    """A render sink that measures every frame with each measure (no clock offline)."""
+
+    def __init__(self, measures: dict) -> None:
+        self.measures = measures
+        self.gaps: dict = {n: [] for n in measures}
+
+    def write(self, rgb: np.ndarray) -> None:
+        for n, m in self.measures.items():
+            self.gaps[n].append(m(len(self.gaps[n]), rgb))
+
+
+def measure_crops(measures: dict, crops: dict) -> dict:
+    """{frame index: {name: crop}} -> {name: {frame index: lip gap}}."""
+    return {n: {i: m.measure(i, c[n]) for i, c in crops.items()} for n, m in measures.items()}
+
+
+def render_offline(ls, avatar, stream: np.ndarray, measures: dict) -> dict:
+    """The offline render (``render_frames``) of ``stream``: {name: per-frame lip gaps}."""
+    from studio.talk.render import render_frames
+
+    sink = _GapSink(measures)
+    render_frames(ls, avatar, stream, sink)
+    return {n: np.asarray(g, np.float64) for n, g in sink.gaps.items()}
 
 
 # ---------------------------------------------------------------------------- PulseAudio
@@ -182,7 +225,7 @@ class LiveRun:
     cap_samples: np.ndarray           # block start samples ...
     cap_times: np.ndarray             # ... and their capture times (monotonic)
     polls: list                       # (poll time, frame index now on screen)
-    gaps: dict                        # frame index -> lip gap
+    gaps: dict                        # measure name -> {frame index -> lip gap}
     frames: dict                      # frame index -> (t_ready, delay_s)
     stats: object
     mic_stats: object = None
@@ -195,17 +238,17 @@ class LiveRun:
 
 
 def run_live(ls, avatar, wav: np.ndarray, mode: str, lookahead_s, feed: str = "direct",
-             block: int = 320) -> LiveRun:
+             block: int = 320, measures: dict | None = None) -> LiveRun:
     from studio.talk.live import LiveEngine
 
-    gap_of = LipGap(avatar)
+    measures = measures or {"pixels": LipGap(avatar)}
     frames: dict = {}
 
     crops: dict = {}
 
     def on_frame(f):           # every frame the engine publishes (shown or not)
         frames[f.index] = (f.t_ready, f.delay_s)
-        crops[f.index] = gap_of.crop(f.index, f.rgb)
+        crops[f.index] = {n: m.crop(f.index, f.rgb) for n, m in measures.items()}
 
     eng = LiveEngine(ls, avatar, mode, lookahead_s=lookahead_s, on_frame=on_frame)
     chunks: list = []          # (start sample, block, capture time)
@@ -288,12 +331,70 @@ def run_live(ls, avatar, wav: np.ndarray, mode: str, lookahead_s, feed: str = "d
         th.join()
         eng.stop()
     load1 = os.getloadavg()
-    gaps = {i: gap_of.measure(i, c) for i, c in crops.items()}
+    gaps = measure_crops(measures, crops)
     audio = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, np.float32)
     return LiveRun(mode, eng.lookahead_s, feed, audio,
                    np.array([c[0] for c in chunks], np.int64),
                    np.array([c[2] for c in chunks], np.float64), polls, gaps, frames, st,
                    mic_stats, (round(load0[0], 1), round(load1[0], 1)))
+
+
+def run_content(ls, avatar, wav: np.ndarray, mode: str, lookahead_s,
+                measures: dict) -> tuple[dict, float]:
+    """No clock: the whole stream pushed into ``LiveEngine(drop_late=False)`` as fast as it
+    renders, then flushed, so every frame is rendered (as tests/talk/test_live_lipsync.py
+    does). Returns ({name: per-frame lip gaps, NaN for a frame never published}, the
+    engine's look-ahead in s)."""
+    from studio.talk.live import LiveEngine
+
+    crops: dict = {}
+    eng = LiveEngine(ls, avatar, mode, lookahead_s=lookahead_s, drop_late=False,
+                     on_frame=lambda f: crops.__setitem__(
+                         f.index, {n: m.crop(f.index, f.rgb) for n, m in measures.items()}))
+    with eng:
+        for s in range(0, len(wav), 320):
+            # the engine's audio queue holds ~10 s and loses what does not fit: stay <= 4 s
+            # ahead of the frames published (with drop_late=False nothing else waits)
+            while s - SPF * len(crops) > 4 * SR and eng.running:
+                time.sleep(0.005)
+            eng.push_audio(wav[s:s + 320])
+        if not eng.flush(600):
+            print(f"{mode}: flush timed out", flush=True)
+        la = eng.lookahead_s
+        lost = eng.stats().audio_overflows
+    if lost:
+        print(f"{mode}: {lost} audio blocks lost (queue full)", flush=True)
+    gaps = measure_crops(measures, crops)
+    n = max(crops) + 1 if crops else 0
+    return {nm: np.array([g.get(i, np.nan) for i in range(n)]) for nm, g in gaps.items()}, la
+
+
+def analyse_content(gaps: np.ndarray, stream: np.ndarray, phones, gap: str, mode: str,
+                    lookahead_s) -> dict:
+    """Frame i against audio bin i (no clock): the content view only."""
+    out = analyse_offline(gaps, stream, phones, gap)
+    out.update(mode=mode, feed="no clock",
+               lookahead_ms=None if lookahead_s is None else round(lookahead_s * 1000),
+               frames=int(np.isfinite(gaps).sum()))
+    for key in [k for k in out if k.startswith(("seen_", "monitor_"))]:
+        del out[key]
+    return out
+
+
+def content_row(o: dict) -> str:
+    def cell(t):
+        d = o[f"content_{t}"]
+        return f"{d['r']:+.3f} / {d['lag']:+d} ({d['r_best']:+.3f})"
+    la = "-" if o["lookahead_ms"] is None else f"{o['lookahead_ms']} ms"
+    return (f"| {o['mode']} | {la} | {o['gap']} | {cell('energy')} | {cell('phones')} | "
+            f"{o.get('frames', o['bins'])} |")
+
+
+CONTENT_HEADER = (
+    "content (frame i vs audio bin i), no clock: r at lag 0 / best lag in frames (r at the best "
+    "lag); + = the picture trails\n"
+    "| mode | look-ahead | lip gap | vs speech energy | vs phone-implied opening | frames |\n"
+    "|---|---|---|---|---|---|")
 
 
 def offset_of(captured: np.ndarray, original: np.ndarray) -> int:
@@ -318,9 +419,11 @@ def offset_of(captured: np.ndarray, original: np.ndarray) -> int:
     return best
 
 
-def analyse(run: LiveRun, phones, stream: np.ndarray) -> dict:
+def analyse(run: LiveRun, phones, stream: np.ndarray, gap: str = "pixels") -> dict:
     """Shown frames vs heard audio ("seen": own voice, and through the app's delayed speaker
-    monitor) and frame i vs audio bin i ("content": what a recording pairs)."""
+    monitor) and frame i vs audio bin i ("content": what a recording pairs), with the lip
+    gaps of measure ``gap``."""
+    gaps = run.gaps[gap]
     audio = run.audio
     nb = len(audio) // SPF
     energy = speech_energy(audio, nb, FPS)
@@ -346,16 +449,16 @@ def analyse(run: LiveRun, phones, stream: np.ndarray) -> dict:
         t_mid = run.capture_time(np.arange(nb) * SPF + SPF // 2) + delay
         j = np.searchsorted(pt, t_mid, side="right") - 1
         on = np.where(j >= 0, pi[np.clip(j, 0, None)], -1)
-        v = np.array([run.gaps.get(int(i), np.nan) if i >= 0 else np.nan for i in on])
+        v = np.array([gaps.get(int(i), np.nan) if i >= 0 else np.nan for i in on])
         v[~span] = np.nan
         return v
 
-    content = np.array([run.gaps.get(i, np.nan) for i in range(nb)])
+    content = np.array([gaps.get(i, np.nan) for i in range(nb)])
     content[~span] = np.nan
     series = {"seen": seen_at(0.0), "monitor": seen_at(run.lookahead_s + MONITOR_EXTRA_S),
               "content": content}
     out = {"mode": run.mode, "lookahead_ms": round(run.lookahead_s * 1000), "feed": run.feed,
-           "load": run.load, "bins": int(span.sum()), "drift_ms": drift * 1000 / SR,
+           "gap": gap, "load": run.load, "bins": int(span.sum()), "drift_ms": drift * 1000 / SR,
            "shown_bins": int(np.isfinite(series["seen"]).sum()),
            "frames_ready": len(run.frames),
            "frames_shown": len({i for _, i in run.polls if i >= 0}),
@@ -380,11 +483,12 @@ def analyse(run: LiveRun, phones, stream: np.ndarray) -> dict:
     return out
 
 
-def analyse_offline(gaps: np.ndarray, stream: np.ndarray, phones) -> dict:
+def analyse_offline(gaps: np.ndarray, stream: np.ndarray, phones, gap: str = "pixels") -> dict:
     n = len(gaps)
     energy = speech_energy(stream, n, FPS)
     mouth = ev.mouth_track(phones, ev.frame_times(n))[:, 0]
-    out = {"mode": "offline", "lookahead_ms": None, "feed": "render_frames", "bins": n}
+    out = {"mode": "offline", "lookahead_ms": None, "feed": "render_frames", "gap": gap,
+           "bins": n}
     for tname, tgt in (("energy", energy), ("phones", mouth)):
         r0, lag, rb = lagged_r(gaps, tgt)
         for name in ("seen", "monitor", "content"):   # the file plays picture and sound together
@@ -408,9 +512,10 @@ def row(o: dict, target: str = "energy") -> str:
     return f"| {o['mode']} | {la} | {cell('seen')} | {cell('monitor')} | {cell('content')}{t} |"
 
 
-def header(target: str) -> str:
+def header(target: str, gap: str = "pixels") -> str:
     what = "speech energy" if target == "energy" else "phone-implied opening"
-    return (f"lip gap vs {what}: r at lag 0 / best lag in frames (r at the best lag); "
+    lip = "lip gap" if gap == "pixels" else "face-mesh lip gap"
+    return (f"{lip} vs {what}: r at lag 0 / best lag in frames (r at the best lag); "
             "+ = the picture trails\n"
             "| mode | look-ahead | seen, own voice | seen, speaker monitor | content (recording) | "
             "mic-to-frame p50 / p95 ms | mic-to-screen p50 / p95 ms | frames / skipped | load |\n"
@@ -432,6 +537,13 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", default="quality,low_latency")
     ap.add_argument("--lookaheads-ms", default="",
                     help="low-latency look-aheads to try, e.g. 0,40,80 (default: the mode's own)")
+    ap.add_argument("--gap", choices=("pixels", "facemesh", "both"), default="both",
+                    help="lip-gap measure: pixels (dark/teeth area), facemesh (inner-lip "
+                    "distance from the face mesh), or both (default; the mesh adds ~10 ms per "
+                    "frame after each run)")
+    ap.add_argument("--no-clock", action="store_true",
+                    help="content only: push the stream at once, render every frame "
+                    "(drop_late=False), no display or timing")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
 
@@ -442,32 +554,60 @@ def main(argv=None) -> int:
           flush=True)
     avatar = AvatarTemplate.load(a.avatar)
     ls = open_lipsync(Path(a.models), EngineSettings())
+    measures = gap_measures(avatar, a.gap)
     results = []
+
+    def tag(o):                # which measure a progress row is (the tables below say it)
+        return f"[{o['gap']}] " if len(measures) > 1 else ""
+
     try:
-        gaps, _, _ = measure_render(ls, avatar, stream)
-        results.append(analyse_offline(np.asarray(gaps), stream, phones))
-        print(row(results[-1]), flush=True)
+        if list(measures) == ["pixels"]:
+            gaps, _, _ = measure_render(ls, avatar, stream)
+            offline = {"pixels": np.asarray(gaps)}
+        else:
+            offline = render_offline(ls, avatar, stream, measures)
+        for name, gaps in offline.items():
+            results.append(analyse_offline(gaps, stream, phones, name))
+            print(content_row(results[-1]) if a.no_clock else tag(results[-1]) + row(results[-1]),
+                  flush=True)
         runs = []
         for mode in [m.strip() for m in a.modes.split(",") if m.strip()]:
             if mode == "low_latency" and a.lookaheads_ms:
                 runs += [(mode, float(x) / 1000) for x in a.lookaheads_ms.split(",")]
             else:
                 runs.append((mode, None))
-        ctx = PulseNullSink() if a.feed == "pulse" else None
+        ctx = PulseNullSink() if a.feed == "pulse" and not a.no_clock else None
         with ctx if ctx is not None else _null():
             for mode, la in runs:
-                run = run_live(ls, avatar, stream, mode, la, a.feed)
+                if a.no_clock:
+                    got, la_s = run_content(ls, avatar, stream, mode, la, measures)
+                    for name, gaps in got.items():
+                        results.append(analyse_content(gaps, stream, phones, name, mode, la_s))
+                        print(content_row(results[-1]), flush=True)
+                    continue
+                run = run_live(ls, avatar, stream, mode, la, a.feed, measures=measures)
                 if run.stats.error:
                     print(f"{mode}: engine error {run.stats.error}")
-                results.append(analyse(run, phones, stream))
-                print(row(results[-1]), flush=True)
+                for name in measures:
+                    results.append(analyse(run, phones, stream, name))
+                    print(tag(results[-1]) + row(results[-1]), flush=True)
     finally:
         ls.close()
-    for target in ("energy", "phones"):
+    if a.no_clock:
         print()
-        print(header(target))
-        for o in results:
-            print(row(o, target))
+        print(CONTENT_HEADER)
+        for name in measures:
+            for o in results:
+                if o["gap"] == name:
+                    print(content_row(o))
+    else:
+        for name in measures:
+            for target in ("energy", "phones"):
+                print()
+                print(header(target, name))
+                for o in results:
+                    if o["gap"] == name:
+                        print(row(o, target))
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2, default=float) + "\n")
     return 0

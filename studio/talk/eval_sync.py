@@ -12,6 +12,8 @@ Two halves, compared per video frame:
   template's face-mesh landmarks, the pixels that are inner mouth (dark) or teeth (bright,
   unsaturated, unlike lips and skin) are counted and normalised by the mouth width squared.
   Nothing of the model is consulted: only the rendered frames.
+  :class:`FaceMeshGap` reads the same frames with the face mesh instead (inner-lip
+  distance over the eye distance), a second opinion that does not depend on colours.
 
 :func:`pearson` of the two gives the headline number; :func:`silence_vowel_checks` checks
 that the mouth is closed in pauses and open on vowels.
@@ -20,6 +22,7 @@ that the mouth is closed in pauses and open on vowels.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,6 +337,73 @@ class LipGap:
         if sub.size == 0 or width <= 1:
             return -self._rest[k]
         return float(inner_mouth_mask(sub).sum()) / (width * width) - self._rest[k]
+
+
+class FaceMeshGap:
+    """The lip gap of a rendered frame of ``template`` as the face mesh sees it: the distance
+    between the inner-lip points 13 and 14 (:func:`studio.talk.face.mouth_opening`) over the
+    distance between the outer eye corners, minus the template frame's own reading.
+
+    Why the mesh: it reads lip *geometry*, so it does not depend on how dark the inner mouth
+    or how bright the teeth the U-Net paints (what :class:`LipGap` counts); landmark
+    distances are also the usual lip-sync measure elsewhere (LMD). Why the eyes as the
+    scale: they do not move when speaking, while the mouth width shrinks on rounded vowels.
+    Why the template's own landmarks place the mesh (no detector, no tracking from the
+    previous frame): only the mouth of a rendered frame differs from its template frame, so
+    the face is where the template says, and each frame is read independently of the others.
+
+    Same interface as :class:`LipGap`: ``crop`` copies the square the mesh will sample
+    (cheap enough for a live frame callback), ``measure`` runs the mesh on it later (about
+    10 ms a frame on one CPU core). NaN when the mesh says there is no face."""
+
+    def __init__(self, template, mesh=None) -> None:
+        from studio.talk.avatar import frame_index
+        from studio.talk.face import FaceMesh
+
+        self.template = template
+        self.mesh = mesh or FaceMesh()
+        self._index = frame_index
+        self._roi: dict = {}
+        self._rest: dict[int, float] = {}
+
+    def __call__(self, index: int, rgb: np.ndarray) -> float:
+        return self.measure(index, self.crop(index, rgb))
+
+    def _roi_of(self, k: int):
+        if k not in self._roi:
+            self._roi[k] = self.mesh.roi_from_landmarks(self.template.landmarks[k])
+        return self._roi[k]
+
+    def crop(self, index: int, rgb: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """The upright box around the (turned) mesh square, with its frame offset."""
+        roi = self._roi_of(self._index(index, self.template.num_frames))
+        half = 0.5 * roi.size * (abs(math.cos(roi.angle)) + abs(math.sin(roi.angle))) + 2
+        h, w = rgb.shape[:2]
+        x0, y0 = max(0, int(roi.center[0] - half)), max(0, int(roi.center[1] - half))
+        x1 = min(w, int(math.ceil(roi.center[0] + half)))
+        y1 = min(h, int(math.ceil(roi.center[1] + half)))
+        return rgb[y0:y1, x0:x1].copy(), x0, y0
+
+    def _gap(self, k: int, sub: np.ndarray, x0: int, y0: int) -> float:
+        from studio.talk.face import EYE_OUTER_CORNERS, Roi, mouth_opening
+
+        roi = self._roi_of(k)
+        local = Roi((roi.center[0] - x0, roi.center[1] - y0), roi.size, roi.angle)
+        res = self.mesh.run(sub, local)
+        if res.score < self.mesh.threshold:
+            return float("nan")
+        lm = res.landmarks[:, :2]
+        eyes = float(np.linalg.norm(lm[EYE_OUTER_CORNERS[0]] - lm[EYE_OUTER_CORNERS[1]]))
+        return float(mouth_opening(lm)) / max(eyes, 1.0)
+
+    def measure(self, index: int, crop: tuple[np.ndarray, int, int]) -> float:
+        k = self._index(index, self.template.num_frames)
+        if k not in self._rest:
+            self._rest[k] = self._gap(k, *self.crop(k, self.template.frame(k)))
+        sub, x0, y0 = crop
+        if sub.size == 0:
+            return float("nan")
+        return self._gap(k, sub, x0, y0) - self._rest[k]
 
 
 @dataclass
