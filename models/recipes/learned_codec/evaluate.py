@@ -37,6 +37,7 @@ KODAK = Path(os.environ.get("LC_KODAK", "/work/shared/data/kodak"))
 STUDIO = [str(Path(sys.executable).with_name("studio"))]   # the app venv's entry point
 VALUES = {
     "learned": "1,2,3,4",
+    "learned-p": "1,2,3,4",
     "jpeg": "2,4,6,9,14,22,31",
     "webp": "92,80,65,50,35,20,5",
     "avif": "14,22,30,38,46,54,62",
