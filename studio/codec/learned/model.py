@@ -35,12 +35,11 @@ import hashlib
 import json
 import os
 import re
+import struct
 import threading
 from pathlib import Path
 
 import numpy as np
-
-import struct
 
 from studio.codec.learned.entropy import (EntropyError, FactorizedCoder, FactorizedTables,
                                           GaussianCoder, GaussianTables)
@@ -128,19 +127,20 @@ class LearnedModel:
     def id_hex(self) -> str:
         return self.id.hex()
 
+    def _once(self, attr: str, make):
+        """``self.<attr>``, built by ``make()`` on first use (thread-safe)."""
+        with self._lock:
+            if getattr(self, attr) is None:
+                setattr(self, attr, make())
+            return getattr(self, attr)
+
     @property
     def coder(self) -> FactorizedCoder:
-        with self._lock:
-            if self._coder is None:
-                self._coder = FactorizedCoder(self.tables)
-            return self._coder
+        return self._once("_coder", lambda: FactorizedCoder(self.tables))
 
     @property
     def gaussian_coder(self) -> GaussianCoder:
-        with self._lock:
-            if self._gcoder is None:
-                self._gcoder = GaussianCoder(self.gaussian)
-            return self._gcoder
+        return self._once("_gcoder", lambda: GaussianCoder(self.gaussian))
 
     def _pool(self, manifest: Path, role: str):
         from studio.runtime.pool import shared_pool
@@ -150,19 +150,18 @@ class LearnedModel:
     def _hyper_synthesis_pool(self):
         """hyper_synthesis on the CPU provider only: its floats pick the entropy tables, so
         an encoder on a GPU and a decoder on a CPU must not disagree by a rounding."""
-        with self._lock:
-            if self._hs_pool is None:
-                from studio.runtime.manifest import Manifest
-                from studio.runtime.pool import SessionPool, machine
-                from studio.runtime.providers import choose
+        def make():
+            from studio.runtime.manifest import Manifest
+            from studio.runtime.pool import SessionPool, machine
+            from studio.runtime.providers import choose
 
-                man = Manifest.load(self.hyper_synthesis_manifest)
-                if man.role != ROLE_HYPER_SYNTHESIS:
-                    raise LearnedModelError(f"{man.path}: role is {man.role!r}, expected "
-                                            f"{ROLE_HYPER_SYNTHESIS!r}")
-                self._hs_pool = SessionPool(man, sessions=1, threads=1,
-                                            choice=choose("cpu", machine()))
-            return self._hs_pool
+            man = Manifest.load(self.hyper_synthesis_manifest)
+            if man.role != ROLE_HYPER_SYNTHESIS:
+                raise LearnedModelError(f"{man.path}: role is {man.role!r}, expected "
+                                        f"{ROLE_HYPER_SYNTHESIS!r}")
+            return SessionPool(man, sessions=1, threads=1, choice=choose("cpu", machine()))
+
+        return self._once("_hs_pool", make)
 
     def latent_shape(self, width: int, height: int) -> tuple[int, int]:
         """The latents' (h, w) for a picture: the padded size over 16 (the transforms'

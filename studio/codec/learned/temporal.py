@@ -195,8 +195,6 @@ def decode_delta(data: bytes, shape: tuple[int, int, int]) -> np.ndarray:
                                  np.int64)
                 vals[hit] = raw - (1 << (ESCAPE_BITS - 1))
             out[nonzero] = vals
-    except EntropyError:
-        raise
     except Exception as exc:  # noqa: BLE001 - constriction raises plain errors
         raise EntropyError(f"D-frame stream does not decode ({exc})") from None
     _check_empty(coder)
