@@ -251,6 +251,48 @@ def test_many_curves_get_a_key_under_the_plot_instead_of_a_legend_on_them(qtbot)
     assert "over the decoder budget" in text and len(rd.budget_rings.xData) == 1
 
 
+def test_the_legend_takes_the_corner_that_hides_the_least():
+    from ui.codec.rd_section import legend_corner
+
+    rising = [[(50, 30.0), (100, 33.0), (200, 36.0), (400, 39.0)]]
+    assert legend_corner(rising, (0.3, 0.2)) == "lower right"
+    # a flat, high curve across the bottom-right (a JPEG ladder on a noisy clip, say) and
+    # one through the lower left: the top corners are free; the upper left comes first
+    low = rising + [[(100, 30.0), (1000, 30.5), (2000, 31.0)]]
+    assert legend_corner(low, (0.3, 0.2)) == "upper left"
+    # a segment crossing a corner counts even with no point inside it
+    diagonal = [[(10, 30.0), (1000, 40.0)], [(10, 40.0), (1000, 30.0)]]
+    assert legend_corner(diagonal, (0.3, 0.2)) == "lower right"   # all tie: the first
+    across = diagonal + [[(400, 30.5), (1000, 30.5)], [(10, 39.5), (60, 39.5)]]
+    assert legend_corner(across, (0.3, 0.2)) in ("lower left", "upper right")
+    assert legend_corner([], (0.3, 0.2)) == "lower right"
+
+
+def test_the_plot_moves_its_legend_off_the_curves(qtbot):
+    from studio.codec.project import DONE, Curve, Point
+    from studio.codec.report import curve_styles
+    from ui.codec.rd_section import RDPlot
+
+    rd = RDPlot()
+    qtbot.addWidget(rd)
+    rd.resize(500, 400)
+    metric = rd.metric()
+
+    def curve(codec: str, rates, values) -> Curve:
+        pts = [Point(f"{codec}_{k}", codec, "medium", "crf", float(k), status=DONE, frames=10,
+                     bitrate_kbps=r, metrics={metric: v})
+               for k, (r, v) in enumerate(zip(rates, values))]
+        return Curve(codec, "medium", "crf", pts)
+
+    curves = [curve("x264", (50, 100, 200), (30, 34, 38)),
+              curve("jpeg", (300, 800, 2000), (30, 30.3, 30.6))]
+    rd.show_curves(curves, dict(zip((c.key for c in curves), curve_styles(curves))), "kbps")
+    assert rd.legend_corner in ("upper left", "upper right")   # off the flat JPEG curve
+    curves = [curve("x264", (50, 100, 200), (30, 34, 38))]
+    rd.show_curves(curves, dict(zip((c.key for c in curves), curve_styles(curves))), "kbps")
+    assert rd.legend_corner == "lower right"
+
+
 def test_a_project_with_a_users_learned_codec_reopens(panel, tmp_path):
     """A user's learned codec (a folder of rate points) is known again from the project: its
     curve and label, and a codec box of its own so Run sweep extends it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -13,6 +14,48 @@ from ui.widgets.plots import PALETTE, make_plot
 
 BUDGET_COLOUR = "#ff5252"
 IN_PLOT_LEGEND_MAX = 6      # more entries than this: a two-column key under the plot
+VIEW_PADDING = 0.06         # the view box's default padding, a share of the data span
+# (item anchor, parent anchor, offset in px): RD curves rise to the upper right, so the lower
+# right comes first, then the upper left
+LEGEND_CORNERS = {
+    "lower right": ((1, 1), (1, 1), (-10, -10)),
+    "upper left": ((0, 0), (0, 0), (10, 10)),
+    "lower left": ((0, 1), (0, 1), (10, -10)),
+    "upper right": ((1, 0), (1, 0), (-10, 10)),
+}
+
+
+def legend_corner(lines: list[list[tuple[float, float]]], box: tuple[float, float],
+                  log_x: bool = True) -> str:
+    """The plot corner whose legend-sized box covers the least of the curves.
+
+    ``lines``: each curve's (x, y) points in data units; ``box``: the legend's width and
+    height as shares of the plot area. Segments are sampled, so a line through a corner
+    counts even where it has no point there. Ties keep LEGEND_CORNERS' order."""
+    pts = [((math.log10(x) if log_x else x), y) for ln in lines for x, y in ln
+           if (x > 0 or not log_x) and math.isfinite(y)]
+    if not pts:
+        return "lower right"
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
+
+    def norm(v: float, lo: float, hi: float) -> float:
+        span = (hi - lo) or 1.0
+        return (v - lo + VIEW_PADDING * span) / ((1 + 2 * VIEW_PADDING) * span)
+
+    samples = []
+    for ln in lines:
+        q = [(norm(math.log10(x) if log_x else x, x0, x1), norm(y, y0, y1)) for x, y in ln
+             if (x > 0 or not log_x) and math.isfinite(y)]
+        samples += q[:1]
+        for (ax, ay), (bx, by) in zip(q, q[1:]):
+            samples += [(ax + (bx - ax) * t / 8, ay + (by - ay) * t / 8) for t in range(1, 9)]
+    bw, bh = min(box[0], 1.0), min(box[1], 1.0)
+    regions = {"lower right": (1 - bw, 1, 0, bh), "upper left": (0, bw, 1 - bh, 1),
+               "lower left": (0, bw, 0, bh), "upper right": (1 - bw, 1, 1 - bh, 1)}
+    covered = {k: sum(xa <= x <= xb and ya <= y <= yb for x, y in samples)
+               for k, (xa, xb, ya, yb) in regions.items()}
+    return min(LEGEND_CORNERS, key=lambda k: covered[k])
 
 
 def plot_key(curves, styles: dict, budget: bool) -> str:
@@ -57,12 +100,14 @@ class RDPlot(QWidget):
         self.metric_combo.setMinimumContentsLength(14)
         self.plot = make_plot(x_label="bitrate (kbit/s, log scale)", y_label="PSNR-Y (dB)",
                               log_x=True)
-        # RD curves rise to the upper right: the lower right is free for the legend, and a
+        # the legend goes to the corner that hides the least (see _place_legend), and a
         # margin keeps the top points off the frame
-        legend = self.plot.getPlotItem().legend
-        if legend is not None:
-            legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -10))
-        self.plot.getPlotItem().getViewBox().setDefaultPadding(0.06)
+        self.legend_corner = ""
+        self._lines: list[list[tuple[float, float]]] = []
+        self._place_legend([])
+        self.plot.getPlotItem().getViewBox().sigResized.connect(
+            lambda *_: self._place_legend(self._lines))
+        self.plot.getPlotItem().getViewBox().setDefaultPadding(VIEW_PADDING)
         # points that break the project's decoder budget: a red ring over the point (in the
         # legend only while there are some)
         # a PlotDataItem (not a bare scatter) follows the plot's log x axis by itself
@@ -112,6 +157,7 @@ class RDPlot(QWidget):
                     else "bitrate (kbit/s, log scale)")
         seen = set()
         self._points = {}
+        lines = []
         for c in curves:
             xs, ys, ids = [], [], []
             for p in c.points:
@@ -123,6 +169,7 @@ class RDPlot(QWidget):
                     ids.append(p.id)
                     self._points[p.id] = p
             self._item(c, styles).setData(xs, ys, data=ids)
+            lines.append(list(zip(xs, ys)))
             seen.add(c.key)
         self._over = dict(over_budget or {})
         ring = [(x, y) for c in curves for p in c.points if p.id in self._over
@@ -140,9 +187,27 @@ class RDPlot(QWidget):
             self.key_label.setVisible(many)
             if many:
                 self.key_label.setText(plot_key(shown, styles, bool(ring)))
+            else:
+                self._place_legend(lines)
         for key, item in self.curve_items.items():
             if key not in seen:
                 item.setData([], [])
+
+    def _place_legend(self, lines: list[list[tuple[float, float]]]) -> None:
+        """Anchor the in-plot legend in the corner where it covers the fewest curve samples
+        (an intra-only or a high-quality sweep can fill the lower right)."""
+        pi = self.plot.getPlotItem()
+        legend, vb = pi.legend, pi.getViewBox()
+        self._lines = lines
+        if legend is None or not legend.isVisible():
+            return
+        r, w, h = legend.boundingRect(), vb.width(), vb.height()
+        box = ((r.width() + 10) / w, (r.height() + 10) / h) if w > 1 and h > 1 else (0.4, 0.3)
+        corner = legend_corner(lines, box)
+        if corner != self.legend_corner:
+            item_pos, parent_pos, offset = LEGEND_CORNERS[corner]
+            legend.anchor(itemPos=item_pos, parentPos=parent_pos, offset=offset)
+            self.legend_corner = corner
 
     def _item(self, c, styles: dict) -> pg.PlotDataItem:
         item = self.curve_items.get(c.key)
