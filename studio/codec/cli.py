@@ -334,24 +334,59 @@ def _learned_family(codec: str) -> str:
     return spec.encoder if encoders.is_user_learned(spec) else "learned"
 
 
+def _frame_total(path: str, limit: int | None) -> int:
+    """Frames an encode will read (for its progress bar): 1 for an image, else the video's
+    count or estimate (0 where unknown: the bar then shows the count only)."""
+    from studio.codec.learned.io import IMAGE_EXTS
+
+    if Path(path).suffix.lower() in IMAGE_EXTS or not Path(path).exists():
+        return 1
+    from studio.media import video_io
+
+    n = video_io.probe(path).frames or 0
+    return min(n, limit) if limit and n else (limit or n)
+
+
+def _finish(result: JobResult) -> int:
+    """Exit status of an encode/decode job (run_job_cli has printed any error)."""
+    return 0 if result.ok else 130 if result.status is JobStatus.CANCELLED else 1
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
-    """Code an image (or every frame of a video) with the learned codec into one .nlc file."""
+    """Code an image (or every frame of a video) with the learned codec into one .nlc file:
+    a job with a progress bar; Ctrl-C cancels and leaves no file."""
     from studio.codec import learned
     from studio.codec.learned.io import read_pictures
 
     try:
         model = learned.resolve_model(_learned_family(args.codec), args.quality)
-        bs = learned.encode_pictures(model, read_pictures(args.input, args.frames or None),
-                                     temporal=args.temporal, gop=args.gop)
-        size = bs.write(args.out)
+        total = _frame_total(args.input, args.frames or None)
     except (UserError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+    def work(ctx):
+        def on_frame(i: int) -> None:
+            ctx.progress(i, max(total, i), f"frame {i}" + (f"/{total}" if total else ""))
+        try:
+            bs = learned.encode_pictures(model, read_pictures(args.input, args.frames or None),
+                                         on_frame=on_frame, temporal=args.temporal,
+                                         gop=args.gop)
+        except ValueError as exc:   # e.g. a clip whose picture size changes
+            raise UserError(f"{args.input}: {exc}") from None
+        ctx.check()
+        return bs, bs.write(args.out)
+
+    result = _run(Job(f"encode {Path(args.input).name}", work))
+    if not result.ok:
+        return _finish(result)
+    bs, size = result.value
     n = len(bs.payloads)
     if bs.temporal:
         from studio.codec.learned.temporal import frame_type
         kinds = "".join(frame_type(p) for p in bs.payloads)
-        print(f"temporal: {kinds.count('I')} I-frame(s), {kinds.count('P')} P-frame(s)")
+        print(f"temporal: {kinds.count('I')} I-frame(s), {kinds.count('P')} P-frame(s), "
+              f"{kinds.count('D')} D-frame(s)")
     print(f"wrote {args.out}: {n} frame(s) {bs.width}x{bs.height}, {size} bytes, "
           f"{8.0 * size / (bs.width * bs.height * n):.4f} bpp ({model.name}, model id "
           f"{model.id_hex})")
@@ -359,7 +394,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    """Decode an .nlc file to PNG (one frame: OUT.png; more: OUT_00000.png...) or MP4."""
+    """Decode an .nlc file to PNG (one frame: OUT.png; more: OUT_00000.png...) or MP4: a job
+    with a progress bar; a failed or cancelled decode leaves no output behind."""
     from studio.codec import learned
     from studio.codec.learned.io import write_pictures
 
@@ -367,11 +403,26 @@ def cmd_decode(args: argparse.Namespace) -> int:
         extra = [_learned_family(args.codec)] if args.codec else []
         bs, model, pictures = learned.iter_decode(args.input, [e for e in extra
                                                                if e != "learned"])
-        written = write_pictures(args.out, pictures, len(bs.payloads), args.fps)
     except (UserError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"decoded {len(bs.payloads)} frame(s) {bs.width}x{bs.height} with {model.name} -> "
+    n = len(bs.payloads)
+
+    def work(ctx):
+        def counted():
+            for i, rgb in enumerate(pictures, 1):
+                yield rgb
+                ctx.progress(i, n, f"frame {i}/{n}")
+        try:
+            return write_pictures(args.out, counted(), n, args.fps)
+        except ValueError as exc:   # a damaged frame (the entropy decoder's own check)
+            raise UserError(str(exc)) from None
+
+    result = _run(Job(f"decode {Path(args.input).name}", work))
+    if not result.ok:
+        return _finish(result)
+    written = result.value
+    print(f"decoded {n} frame(s) {bs.width}x{bs.height} with {model.name} -> "
           + ", ".join(str(w) for w in written[:3]) + (" ..." if len(written) > 3 else ""))
     return 0
 

@@ -328,3 +328,58 @@ def test_temporal_mode_in_a_sweep_decodes_by_index(family, clip, tmp_path, monke
                                                             frames[i].planes))
     finally:
         proj.close()
+
+
+def test_cli_decode_of_a_damaged_frame_leaves_no_output(family, picture, tmp_path, capsys,
+                                                        monkeypatch):
+    """Frames 0-1 decode, frame 2's payload is damaged: one clear error, and neither the PNGs
+    already written nor a half-written MP4 stay behind."""
+    from studio.cli import main
+
+    # both fixture families are named "fam": each test registers its own
+    monkeypatch.setattr(encoders, "CODECS", dict(encoders.CODECS))
+
+    model = resolve_model(str(family), 2)
+    bs = encode_pictures(model, [picture, 1 - picture, picture], temporal=True, gop=0)
+    bs.payloads[2] = bs.payloads[2][:1] + bytes(len(bs.payloads[2]) - 1)   # CRC recomputed
+    f = tmp_path / "d.nlc"
+    bs.write(f)
+    for out in ("o.png", "o.mp4"):
+        assert main(["codec", "decode", str(f), "--codec", str(family), "--out",
+                     str(tmp_path / out)]) == 1
+        err = capsys.readouterr().err
+        assert "d.nlc frame 2" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.nlc"]
+
+
+def test_a_cancelled_cli_encode_leaves_no_file(family, picture, tmp_path, monkeypatch):
+    """The encode runs as a job: its progress reaches the bar, and a cancel (Ctrl-C) after
+    the first frame stops it at the next one, before the .nlc is written."""
+    import studio.codec.cli as codec_cli
+    from studio.cli import main
+    from studio.cli_progress import run_job_cli
+
+    monkeypatch.setattr(encoders, "CODECS", dict(encoders.CODECS))
+
+    clip = tmp_path / "c.mp4"
+    from studio.media.video_writer import VideoWriter
+    with VideoWriter(clip, 25, 56, 40) as w:
+        for k in range(6):
+            w.write(np.clip(np.rint((picture + 0.02 * k) * 255), 0, 255).astype(np.uint8))
+    seen = []
+
+    def cancel_at_first_report(job):
+        def progress(p):
+            seen.append(p.done)
+            job.cancel()
+        return job.run(progress)
+
+    monkeypatch.setattr(codec_cli, "_run", cancel_at_first_report)
+    out = tmp_path / "c.nlc"
+    assert main(["codec", "encode", str(clip), "--codec", str(family), "--quality", "1",
+                 "--temporal", "--out", str(out)]) == 130
+    assert seen == [1] and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4"]
+    monkeypatch.setattr(codec_cli, "_run", lambda job: run_job_cli(job, quiet=True))
+    assert main(["codec", "encode", str(clip), "--codec", str(family), "--quality", "1",
+                 "--temporal", "--out", str(out)]) == 0 and out.exists()

@@ -11,7 +11,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from studio.jobs import UserError
+from studio.jobs import UserError, atomic_path
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -45,29 +45,43 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
 
 def write_pictures(out: str | os.PathLike, pictures: Iterable[np.ndarray], frames: int,
                    fps: int = 25) -> list[Path]:
-    """OUT.png (OUT_00000.png... for several frames) or a video (.mp4/.mkv/.mov, x264)."""
+    """OUT.png (OUT_00000.png... for several frames) or a video (.mp4/.mkv/.mov, x264).
+    Each file appears whole or not at all; if ``pictures`` raises (a damaged frame, a
+    cancel), the frames already written are removed again."""
     o = Path(out)
     ext = o.suffix.lower()
     if ext == ".png":
         import cv2
 
-        written = []
-        for i, rgb in enumerate(pictures):
-            f = o if frames == 1 else o.with_name(f"{o.stem}_{i:05d}.png")
-            if not cv2.imwrite(str(f), to_uint8(rgb)[..., ::-1]):
-                raise UserError(f"{f}: could not be written")
-            written.append(f)
+        written: list[Path] = []
+        try:
+            for i, rgb in enumerate(pictures):
+                f = o if frames == 1 else o.with_name(f"{o.stem}_{i:05d}.png")
+                with atomic_path(f) as tmp:
+                    if not cv2.imwrite(str(tmp), to_uint8(rgb)[..., ::-1]):
+                        raise UserError(f"{f}: could not be written")
+                written.append(f)
+        except BaseException:
+            for f in written:
+                f.unlink(missing_ok=True)
+            raise
         return written
     if ext in (".mp4", ".mkv", ".mov"):
         from studio.media.video_writer import VideoWriter
 
-        writer = None
-        for rgb in pictures:
-            if writer is None:
-                h, w = rgb.shape[:2]
-                writer = VideoWriter(o, fps, w, h, crf=10, preset="medium")
-            writer.write(to_uint8(rgb))
-        if writer is not None:
-            writer.close()
+        with atomic_path(o) as tmp:
+            writer = None
+            try:
+                for rgb in pictures:
+                    if writer is None:
+                        h, w = rgb.shape[:2]
+                        writer = VideoWriter(tmp, fps, w, h, crf=10, preset="medium")
+                    writer.write(to_uint8(rgb))
+            except BaseException:
+                if writer is not None:
+                    writer.abort()
+                raise
+            if writer is not None:
+                writer.close()
         return [o]
     raise UserError(f"{o}: write .png or .mp4 (got '{ext or 'no extension'}')")
