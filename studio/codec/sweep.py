@@ -515,8 +515,12 @@ def run_sweep(spec: SweepSpec, project_path: str | os.PathLike, ctx: JobContext,
         old = proj.points.get(pt.id)
         if old is not None and old.status == DONE and (folder / old.stream).exists() \
                 and (folder / old.frames_file).exists():
-            summary.skipped.append(pt.id)
-            continue
+            why = encoders.encoder_for(pt.codec).outdated(
+                encoders.codec_spec(pt.codec), pt.value, old.options)
+            if not why:
+                summary.skipped.append(pt.id)
+                continue
+            summary.notes.append(f"{pt.id}: {why}: encoded again")
         proj.points[pt.id] = pt
         todo.append(pt)
     proj.save()

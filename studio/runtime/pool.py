@@ -289,21 +289,35 @@ class SessionPool:
         self.close()
 
 
-_shared: dict[Path, SessionPool] = {}
+_shared: dict[Path, tuple[tuple, SessionPool]] = {}
 _shared_lock = threading.Lock()
+
+
+def _file_stamp(*paths: Path) -> tuple:
+    out = []
+    for p in paths:
+        try:
+            st = p.stat()
+            out.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 def shared_pool(manifest_path: str | Path, role: str, *, what: str = "", sessions: int | None = None,
                 threads: int = 1) -> SessionPool:
     """One long-lived pool per model for small helper models (phase, transition, style...),
-    created on first use and checked to have the expected ``role``."""
+    created on first use and checked to have the expected ``role``. A model file replaced on
+    disk (retrained, re-exported) gets a new pool; the old one is left to the callers that
+    still hold it."""
     manifest = Manifest.load(manifest_path)
     if manifest.role != role:
         raise ModelError(f"{manifest.path}: role is {manifest.role!r}, expected {role!r}"
                          + (f" (not a {what})" if what else ""))
+    stamp = _file_stamp(manifest.path, manifest.model_path)
     with _shared_lock:
-        pool = _shared.get(manifest.path)
-        if pool is None:
-            pool = SessionPool(manifest, sessions=sessions, threads=threads)
-            _shared[manifest.path] = pool
-        return pool
+        hit = _shared.get(manifest.path)
+        if hit is None or hit[0] != stamp:
+            hit = (stamp, SessionPool(manifest, sessions=sessions, threads=threads))
+            _shared[manifest.path] = hit
+        return hit[1]

@@ -383,3 +383,51 @@ def test_a_cancelled_cli_encode_leaves_no_file(family, picture, tmp_path, monkey
     monkeypatch.setattr(codec_cli, "_run", lambda job: run_job_cli(job, quiet=True))
     assert main(["codec", "encode", str(clip), "--codec", str(family), "--quality", "1",
                  "--temporal", "--out", str(out)]) == 0 and out.exists()
+
+
+def test_a_retrained_rate_point_is_encoded_again_by_the_next_sweep(clip, tmp_path,
+                                                                    monkeypatch):
+    """Re-running a sweep skips finished points, but not those whose learned model changed
+    on disk since (a user retrains q2 and runs the sweep again): they are re-encoded with the
+    new model, the others kept, and the sweep says which and why. The model cache and the
+    session pools pick up the new files in the same process."""
+    from studio import paths
+    from studio.codec.learned import resolve_model
+    from studio.codec.project import Project
+    from studio.codec.sweep import SweepSpec, run_sweep
+    from studio.jobs import JobContext
+
+    fam = make_learned_family(tmp_path / "fam", points=2)
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "learned_codec").symlink_to(fam, target_is_directory=True)
+    monkeypatch.setattr(paths, "MODELS_DIR", models)
+    src = clip("src.mp4", width=64, height=48, frames=2)
+    out = tmp_path / "proj"
+
+    def sweep():
+        return run_sweep(SweepSpec(str(src), ["learned"], points=2,
+                                   values={"learned": [1, 2]}, max_frames=2, workers=0,
+                                   ms_ssim=False, vmaf=False), out, JobContext(lambda _p: None))
+
+    first = sweep()
+    assert len(first.done) == 2
+    old_id = resolve_model("learned", 2).id_hex
+    again = sweep()
+    assert again.done == [] and len(again.skipped) == 2
+    make_learned_model(fam / "q2", quality=2, seed=99)          # "retrained"
+    new = resolve_model("learned", 2)
+    assert new.id_hex != old_id
+    third = sweep()
+    assert third.skipped == ["learned_default_crf1"] and third.done == ["learned_default_crf2"]
+    assert any("learned_default_crf2" in n and "changed since" in n and old_id[:12] in n
+               for n in third.notes), third.notes
+    proj = Project.load(out)
+    try:
+        pt = proj.points["learned_default_crf2"]
+        assert pt.options["model_id"] == new.id_hex
+        # the stored frames decode with the new model, which a stale pool could not do
+        nlc = sorted((out / pt.stream).glob("*.nlc"))[0]
+        assert decode_file(nlc, [fam])[0].shape == (48, 64, 3)
+    finally:
+        proj.close()

@@ -136,3 +136,22 @@ def test_stats_and_provider(tiny_model):
         pool.run(frames(1)[0])
         s = pool.stats()
     assert s.calls == 1 and s.mean_ms > 0 and s.provider == "CPUExecutionProvider"
+
+
+def test_shared_pool_follows_a_model_replaced_on_disk(tmp_path):
+    """A long-running app whose model file is retrained or re-exported in place gets a pool
+    of the new file on the next call, not the old session (same manifest path)."""
+    from studio.runtime.manifest import Manifest
+    from studio.runtime.pool import shared_pool
+    from tests.fixtures.tiny_models import conv_net
+
+    man = conv_net(tmp_path / "m", size=32, width=8, depth=2, seed=0)
+    role = Manifest.load(man).role
+    x = frames(1)[0]
+    first = shared_pool(man, role)
+    assert shared_pool(man, role) is first
+    a = first.run(x)[0]
+    conv_net(tmp_path / "m", size=32, width=8, depth=2, seed=5)     # same paths, new weights
+    second = shared_pool(man, role)
+    assert second is not first and shared_pool(man, role) is second
+    assert not np.allclose(second.run(x)[0], a)

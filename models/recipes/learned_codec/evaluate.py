@@ -153,7 +153,9 @@ def cmd_summary(a) -> None:
     print(markdown(result))
 
 
-ANCHORS = ("jpeg", "webp", "avif", "x265-intra")
+# the image codecs, and (clips only, where swept) x265/x264 with their own inter prediction:
+# what the temporal mode is up against
+ANCHORS = ("jpeg", "webp", "avif", "x265-intra", "x265", "x264")
 
 
 def _bd_table(cs: dict, codec: str) -> dict:

@@ -122,6 +122,12 @@ class Encoder(ABC):
     def available(self, spec: CodecSpec) -> tuple[bool, str]:
         """(usable on this machine, why not)."""
 
+    def outdated(self, spec: CodecSpec, value: float, options: dict[str, str]) -> str:
+        """Why a point encoded earlier with these ``options`` would not come out the same
+        now (e.g. a learned codec's model retrained since), or "" when it would: a sweep
+        re-encodes outdated points instead of skipping them."""
+        return ""
+
     def check(self, spec: CodecSpec, s: EncodeSettings) -> None:
         """Raise ValueError for settings the encoder would refuse."""
         if s.mode not in spec.rate_modes:

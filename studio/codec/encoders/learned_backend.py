@@ -128,6 +128,17 @@ class LearnedEncoder(Encoder):
             check_family(spec.encoder)
         return resolve_model(spec.encoder, int(round(quality)))
 
+    def outdated(self, spec: CodecSpec, value: float, options: dict[str, str]) -> str:
+        """The rate point's model changed since the point was made (retrained, replaced):
+        its stored model id differs from the files' now."""
+        old = options.get("model_id", "")
+        try:
+            now = self._model(spec, value).id_hex
+        except Exception:  # noqa: BLE001 - a broken model: the encode will say why
+            return ""
+        return (f"the {spec.key} model for quality {int(round(value))} changed since "
+                f"(model id {old[:12] or 'unknown'} -> {now[:12]})") if old != now else ""
+
     def encode(self, spec: CodecSpec, ref: ReferenceClip, s: EncodeSettings,
                out_path: str | os.PathLike, on_frame: OnFrame | None = None,
                check_cancel: Callable[[], None] | None = None) -> EncodeResult:

@@ -257,19 +257,34 @@ class LearnedModel:
 
 # --- finding models ------------------------------------------------------------------------
 
-_cache: dict[Path, LearnedModel] = {}
+_cache: dict[Path, tuple[tuple, LearnedModel]] = {}
 _cache_lock = threading.Lock()
 
 
+def _files_signature(folder: Path) -> tuple:
+    """(file, mtime, size) of what decides the bitstream: a rate point retrained or
+    replaced while the app runs is loaded again, not served stale from the cache."""
+    sig = []
+    for rel in MODEL_FILES + HYPER_FILES + ("codec.json",):
+        try:
+            st = (folder / rel).stat()
+        except OSError:
+            continue        # the hyper graphs of a factorised point; missing files: __init__
+        sig.append((rel, st.st_mtime_ns, st.st_size))
+    return tuple(sig)
+
+
 def load_model(folder: str | os.PathLike) -> LearnedModel:
-    """A rate point, loaded once per process (its pools live as long as the process)."""
+    """A rate point, loaded once per process while its files stay the same (its pools live
+    as long as the process)."""
     p = Path(folder).resolve()
+    sig = _files_signature(p)
     with _cache_lock:
-        m = _cache.get(p)
-        if m is None:
-            m = LearnedModel(p)
-            _cache[p] = m
-        return m
+        hit = _cache.get(p)
+        if hit is None or hit[0] != sig:
+            hit = (sig, LearnedModel(p))
+            _cache[p] = hit
+        return hit[1]
 
 
 def rate_points_by_quality(family: str | os.PathLike) -> dict[int, Path]:
