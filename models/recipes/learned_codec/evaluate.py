@@ -260,7 +260,8 @@ def cmd_cost(a) -> None:
                                                 + macs.get("hyper_synthesis", 0.0)),
                 "encode_fps_720p_cpu": round(enc_cpu, 3), "decode_fps_720p_cpu": round(dec_cpu, 3),
                 "encode_fps_720p_wall": round(enc, 3), "decode_fps_720p_wall": round(dec, 3),
-                "measured_on": f"{os.cpu_count()}-core shared CPU (other jobs running); *_cpu = "
+                "measured_on": f"{os.cpu_count()}-core CPU, 1-minute load average "
+                               f"{os.getloadavg()[0]:.1f} at the end; *_cpu = "
                                "frames per CPU-second of one core (1 session x 1 thread per "
                                "network, entropy coding included), *_wall = wall clock"}
         print(p.name, json.dumps(cost), flush=True)
