@@ -147,6 +147,16 @@ def test_container_sizes_and_multi_frame(family, picture, tmp_path):
     assert len(dec) == 3 and np.array_equal(dec[0], dec[2])
 
 
+def _as_shipped(family: Path, tmp_path: Path, monkeypatch) -> None:
+    """Make ``family`` the shipped learned codec (key ``learned``) for this test."""
+    from studio import paths
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "learned_codec").symlink_to(family, target_is_directory=True)
+    monkeypatch.setattr(paths, "MODELS_DIR", models)
+
+
 def _encoded(family, picture, tmp_path) -> tuple[Path, bytes]:
     f = tmp_path / "x.nlc"
     encode_pictures(resolve_model(str(family), 2), [picture]).write(f)
@@ -200,15 +210,11 @@ def test_wrong_model_id_and_missing_model(family, picture, tmp_path, capsys):
 
 
 def test_learned_runs_in_a_sweep(family, clip, tmp_path, monkeypatch):
-    from studio import paths
     from studio.codec.project import DONE, Project
     from studio.codec.sweep import SweepSpec, run_sweep
     from studio.jobs import JobContext
 
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "learned_codec").symlink_to(family, target_is_directory=True)
-    monkeypatch.setattr(paths, "MODELS_DIR", models)
+    _as_shipped(family, tmp_path, monkeypatch)
     spec = encoders.codec_spec("learned")
     assert spec.image and spec.backend == "learned" and spec.value_name == "quality"
     assert encoders.encoder_for(spec).available(spec) == (True, "")
@@ -301,15 +307,11 @@ def test_temporal_mode_round_trips_across_processes(family, picture, tmp_path):
 def test_temporal_mode_in_a_sweep_decodes_by_index(family, clip, tmp_path, monkeypatch):
     """learned-p in a sweep: one file per frame, bytes = the files, and random access (the
     viewer) gives the same planes as decoding in order."""
-    from studio import paths
     from studio.codec.project import Project
     from studio.codec.sweep import SweepSpec, run_sweep
     from studio.jobs import JobContext
 
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "learned_codec").symlink_to(family, target_is_directory=True)
-    monkeypatch.setattr(paths, "MODELS_DIR", models)
+    _as_shipped(family, tmp_path, monkeypatch)
     src = clip("src.mp4", width=64, height=48, frames=5)
     out = tmp_path / "proj"
     summary = run_sweep(SweepSpec(str(src), ["learned-p"], points=1, values={"learned-p": [2]},
@@ -391,17 +393,13 @@ def test_a_retrained_rate_point_is_encoded_again_by_the_next_sweep(clip, tmp_pat
     on disk since (a user retrains q2 and runs the sweep again): they are re-encoded with the
     new model, the others kept, and the sweep says which and why. The model cache and the
     session pools pick up the new files in the same process."""
-    from studio import paths
     from studio.codec.learned import resolve_model
     from studio.codec.project import Project
     from studio.codec.sweep import SweepSpec, run_sweep
     from studio.jobs import JobContext
 
     fam = make_learned_family(tmp_path / "fam", points=2)
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "learned_codec").symlink_to(fam, target_is_directory=True)
-    monkeypatch.setattr(paths, "MODELS_DIR", models)
+    _as_shipped(fam, tmp_path, monkeypatch)
     src = clip("src.mp4", width=64, height=48, frames=2)
     out = tmp_path / "proj"
 
