@@ -214,6 +214,8 @@ def main() -> None:
                 "arch": arch, "N": n, "M": m, "batch": args["batch"], "crop": args["crop"],
                 "data": "BSDS500 train+val (300 photos), random crops + flips; Kodak never "
                         "used", "last_log": last, "fine_tuned_from": args.get("init"),
+                "last_run": {"lr_peak": args["lr"], "minutes": args["minutes"],
+                             "mixed_quantisation": bool(args.get("ste", False))},
                 "entropy_tables": stats}
     name = f"{a.name}_q{a.quality}"
     img = {"name": "image", "shape": [1, 3, "H", "W"], "range": [0.0, 1.0],
