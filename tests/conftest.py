@@ -26,6 +26,30 @@ from ui.gl import configure_default_format  # noqa: E402
 configure_default_format()  # before pytest-qt creates the QApplication
 
 
+@pytest.fixture(autouse=True)
+def _cycle_collection_on_the_gui_thread(request):
+    """Qt tests run as the app does (ui.app.collect_garbage_in_gui_thread: no automatic
+    cycle collection, which could destroy dead Qt objects on a job thread and deadlock),
+    and their Qt garbage is collected on the GUI thread when they end; other tests run
+    with automatic collection on."""
+    import gc
+
+    if not {"qtbot", "qapp"} & set(request.fixturenames):
+        was = gc.isenabled()
+        gc.enable()
+        yield
+        if not was:
+            gc.disable()
+        return
+    from ui.app import collect_garbage_in_gui_thread
+
+    request.getfixturevalue("qapp")
+    collect_garbage_in_gui_thread()
+    gc.disable()
+    yield
+    gc.collect()
+
+
 @pytest.fixture
 def tiny_model(tmp_path):
     from tests.fixtures.tiny_models import conv_net

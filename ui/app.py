@@ -27,6 +27,25 @@ def tune_gc() -> None:
     gc.freeze()
 
 
+_collector = None
+
+
+def collect_garbage_in_gui_thread() -> None:
+    """Run Python's cycle collector on the GUI thread only, from a 1 s timer.
+
+    Why: automatic collection runs on whichever thread allocates when a threshold is
+    crossed. A job thread once collected a cycle of dead pyqtgraph items (a ViewBox and its
+    menu) and so ran their QObject destructors off the GUI thread; one held a Qt lock while
+    waiting for the GIL, which the GUI thread held while waiting for that lock: the window
+    froze for good (seen in CI in tests/ui/test_motion_panel.py; gdb showed both stacks).
+    pyqtgraph's GarbageCollector turns automatic collection off and collects on a timer."""
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=1.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     ok, why = display_available()
     if not ok:
@@ -44,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Neural Media Studio")
     app.setOrganizationName("NeuralMediaStudio")
     theme.apply(app)
+    collect_garbage_in_gui_thread()
     win = MainWindow()
     win.show()
     tune_gc()

@@ -32,10 +32,11 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from studio.jobs import Job
-    from ui.app import tune_gc
+    from ui.app import collect_garbage_in_gui_thread, tune_gc
     from ui.main_window import MainWindow
 
     _app = QApplication(sys.argv[:1])  # noqa: F841 - must exist for the window
+    collect_garbage_in_gui_thread()  # as ui.app.main does
     win = MainWindow()
     win.show()
     settle = QEventLoop()
