@@ -153,16 +153,16 @@ def test_gui_stays_responsive_during_a_job():
                           capture_output=True, text=True, timeout=120, cwd=root, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = json.loads(proc.stdout.strip().splitlines()[-1])
-    worst = []
+    seen = []
     for run in runs:
         gaps = np.asarray(run["gaps"])
         assert run["ok"] and run["ticks"] > 100, run["ticks"]
-        assert np.percentile(gaps, 99) < 0.030, f"timer gaps p99 {np.percentile(gaps, 99) * 1000:.0f} ms"
-        worst.append(float(gaps.max()))
-        if worst[-1] < 0.050:
+        p99, worst = float(np.percentile(gaps, 99)), float(gaps.max())
+        seen.append(f"p99 {p99 * 1000:.0f} ms, worst {worst * 1000:.0f} ms")
+        if p99 < 0.030 and worst < 0.050:
             break
-    gap = min(worst)
-    assert gap < 0.050, f"event loop blocked for {gap * 1000:.0f} ms"
+    else:  # every run had a long gap: the event loop is blocked, or merely sluggish
+        raise AssertionError("timer gaps in each run: " + "; ".join(seen))
 
 
 def test_job_progress_shows_and_cancel_works(window, qtbot):
