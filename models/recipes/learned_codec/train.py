@@ -118,6 +118,11 @@ def ste_round(v: torch.Tensor, mean) -> torch.Tensor:
     return v + (torch.round(v - mean) + mean - v).detach()
 
 
+def _medians(eb) -> torch.Tensor:
+    """The entropy bottleneck's per-channel medians, (1, C, 1, 1): the app's offsets."""
+    return eb.quantiles[:, 0, 1].detach().view(1, -1, 1, 1)
+
+
 def forward_mixed(model, x: torch.Tensor) -> dict:
     """The rate from additive noise, the distortion from the latents the app decodes.
 
@@ -129,13 +134,12 @@ def forward_mixed(model, x: torch.Tensor) -> dict:
     if isinstance(model, ScaleHyperprior):
         z = model.h_a(torch.abs(y))
         _, z_lk = model.entropy_bottleneck(z)
-        z_med = model.entropy_bottleneck.quantiles[:, 0, 1].detach().view(1, -1, 1, 1)
-        scales = model.h_s(ste_round(z, z_med))
+        scales = model.h_s(ste_round(z, _medians(model.entropy_bottleneck)))
         _, y_lk = model.gaussian_conditional(y, scales)
         return {"x_hat": model.g_s(ste_round(y, 0.0)), "likelihoods": {"y": y_lk, "z": z_lk}}
     _, y_lk = model.entropy_bottleneck(y)
-    med = model.entropy_bottleneck.quantiles[:, 0, 1].detach().view(1, -1, 1, 1)
-    return {"x_hat": model.g_s(ste_round(y, med)), "likelihoods": {"y": y_lk}}
+    return {"x_hat": model.g_s(ste_round(y, _medians(model.entropy_bottleneck))),
+            "likelihoods": {"y": y_lk}}
 
 
 def build(n: int, m: int, arch: str = "factorized"):
