@@ -105,6 +105,46 @@ def test_delta_frames_round_trip_and_cost_little_when_latents_repeat():
         decode_delta(data[:10], d.shape)
 
 
+def test_hyperprior_keeps_its_quantisation_offsets(tmp_path, picture):
+    """A hyperprior fitted to a factorised model codes q = round(y - y_means) and decodes
+    y_hat = q + y_means; a point without y_means (the older layout) codes round(y); a
+    y_means of the wrong length is a clear error naming the file."""
+    pt = make_learned_model(tmp_path / "hp", hyperprior=True)
+    model = load_model(pt)
+    offs = model.gaussian.y_means
+    assert offs is not None and np.abs(offs).max() > 0.05
+    payload, q = model.encode_q(picture)
+    assert np.array_equal(q, np.rint(model._latents(picture) - offs[:, None, None]))
+    assert np.array_equal(model.decode_q(payload, 56, 40), q)
+    want = model.synthesise(q, 56, 40)
+    assert np.array_equal(model.decode_rgb(payload, 56, 40), want)
+    # the same tables without the offsets: the older layout still loads and codes round(y)
+    plain = make_learned_model(tmp_path / "plain", hyperprior=True, y_means=False)
+    old = load_model(plain)
+    assert old.gaussian.y_means is None
+    _, q0 = old.encode_q(picture)
+    assert np.array_equal(q0, np.rint(old._latents(picture)))
+    with np.load(pt / "entropy.npz") as z:
+        tabs = dict(z)
+    tabs["y_means"] = tabs["y_means"][:-1]
+    np.savez(pt / "entropy.npz", **tabs)
+    with pytest.raises(LearnedModelError, match=r"entropy\.npz.*y_means.*channels"):
+        load_model(pt)
+
+
+def test_the_catalogue_label_names_the_entropy_model(tmp_path):
+    """The shipped codec's label in plots and tables says which kind of model it is."""
+    from studio.codec.encoders.learned_backend import family_label
+    from studio.codec.learned.model import rate_points_by_quality, shipped_dir
+
+    f = rate_points_by_quality(make_learned_family(tmp_path / "f", points=2))
+    h = rate_points_by_quality(make_learned_family(tmp_path / "h", points=2, hyperprior=True))
+    assert family_label(f) == "Learned (Balle 2017, factorised prior)"
+    assert family_label(h) == "Learned (Balle 2018, scale hyperprior)"
+    assert family_label({1: f[1], 2: h[2]}) == "Learned"
+    assert encoders.CODECS["learned"].label == family_label(rate_points_by_quality(shipped_dir()))
+
+
 def test_tables_are_checked():
     t = _tables(np.random.default_rng(0))
     t.freqs[2, 0] += 1

@@ -318,7 +318,7 @@ def test_a_project_with_a_users_learned_codec_reopens(panel, tmp_path):
         panel.open_project(tmp_path / "p")
         assert panel.project is not None and len(panel.project.done_points()) == 4
         labels = [c.label for c in panel.project.curves("psnr_y")]
-        assert labels == ["Learned (Balle 2017, factorised prior)", "Learned: learned_codec (mine)"]
+        assert labels == [encoders.CODECS["learned"].label, "Learned: learned_codec (mine)"]
         assert sum(1 for v in panel.rd.curve_items.values()
                    if v.xData is not None and len(v.xData) == 2) == 2
         box = panel.settings.codec_boxes["learned:mine"]

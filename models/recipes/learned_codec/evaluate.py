@@ -36,8 +36,6 @@ sys.path.insert(0, str(ROOT))
 KODAK = Path(os.environ.get("LC_KODAK", "/work/shared/data/kodak"))
 STUDIO = [str(Path(sys.executable).with_name("studio"))]   # the app venv's entry point
 VALUES = {
-    "learned": "1,2,3,4",
-    "learned-p": "1,2,3,4",
     "jpeg": "2,4,6,9,14,22,31",
     "webp": "92,80,65,50,35,20,5",
     "avif": "14,22,30,38,46,54,62",
@@ -56,10 +54,19 @@ def images(limit: int | None, clips: bool = False) -> list[Path]:
     return files[:limit] if limit else files
 
 
+def values(codec: str) -> str:
+    """The settings swept: every rate point of the shipped learned family, or the anchor's."""
+    if codec in ("learned", "learned-p"):
+        from studio.codec.learned.model import rate_points_by_quality, shipped_dir
+
+        return ",".join(str(q) for q in rate_points_by_quality(shipped_dir()))
+    return VALUES[codec]
+
+
 def cmd_sweep(a) -> None:
     out = Path(a.out)
     codecs = [c.strip() for c in a.codecs.split(",") if c.strip()]
-    vals = [f"{c}={a.values or VALUES[c]}" for c in codecs]
+    vals = [f"{c}={a.values or values(c)}" for c in codecs]
     for im in images(a.images, a.clips):
         proj = out / im.stem
         cmd = [*STUDIO, "codec", "sweep", str(im), "--codecs", ",".join(codecs),

@@ -20,7 +20,8 @@ Writes, into ``--out``:
 
 A ``--arch hyperprior`` checkpoint (Balle 2018) also writes ``hyper_analysis/`` (y -> z, the
 abs() inside) and ``hyper_synthesis/`` (z_hat -> Gaussian scales of y); ``entropy.npz``
-then holds the tables above for z, plus the Gaussian conditional as integer tables, one per
+then holds the tables above for z, plus (from fit_hyperprior.py) ``y_means``, y's
+quantisation offsets, plus the Gaussian conditional as integer tables, one per
 quantised scale: ``scale_table`` (S,) float32 (CompressAI's 64 log-spaced scales 0.11..256),
 ``g_freqs`` (S, L), ``g_offset``/``g_count`` (S,), each over the +-(1e-9 tail) range plus the
 escape symbol. The padding multiple is 64 (two more stride-2 stages on the side).
@@ -205,6 +206,8 @@ def main() -> None:
     tab, stats = tables(model)
     if hyper:
         tab.update(gaussian_tables())
+        if "y_means" in st:     # fit_hyperprior.py: the factorised model's offsets, kept
+            tab["y_means"] = np.asarray(st["y_means"], np.float32).reshape(-1)
     np.savez_compressed(out / "entropy.npz", **tab)
     last = st["log"][-1] if st["log"] else {}
     training = {"recipe": "models/recipes/learned_codec/train.py", "steps": st["step"],
@@ -217,6 +220,10 @@ def main() -> None:
                 "last_run": {"lr_peak": args["lr"], "minutes": args["minutes"],
                              "mixed_quantisation": bool(args.get("ste", False))},
                 "entropy_tables": stats}
+    if "hyper_fit" in st:
+        training["hyper_fit"] = dict(st["hyper_fit"], recipe=(
+            "models/recipes/learned_codec/fit_hyperprior.py: h_a/h_s/side prior fitted to "
+            "the factorised point's frozen g_a/g_s"))
     name = f"{a.name}_q{a.quality}"
     img = {"name": "image", "shape": [1, 3, "H", "W"], "range": [0.0, 1.0],
            "example": [1, 3, 64, 64],

@@ -123,23 +123,46 @@ def _medians(eb) -> torch.Tensor:
     return eb.quantiles[:, 0, 1].detach().view(1, -1, 1, 1)
 
 
-def forward_mixed(model, x: torch.Tensor) -> dict:
+def forward_mixed(model, x: torch.Tensor, y_means=None) -> dict:
     """The rate from additive noise, the distortion from the latents the app decodes.
 
     Why: the noise proxy trains g_s on y + U(-1/2, 1/2), yet the app feeds it round(y - median)
     + median; decoding the rounded latents in training (a straight-through gradient for g_a)
     removes that mismatch, which costs most at high rates (Minnen & Singh 2020 call this
-    "mixed" quantisation). The likelihoods, and so the rate term, keep the noise proxy."""
+    "mixed" quantisation). The likelihoods, and so the rate term, keep the noise proxy.
+    ``y_means``: a hyperprior's quantisation offsets of y (fit_hyperprior.py keeps the
+    factorised model's), (1, M, 1, 1); None: zero."""
     y = model.g_a(x)
     if isinstance(model, ScaleHyperprior):
         z = model.h_a(torch.abs(y))
         _, z_lk = model.entropy_bottleneck(z)
         scales = model.h_s(ste_round(z, _medians(model.entropy_bottleneck)))
-        _, y_lk = model.gaussian_conditional(y, scales)
-        return {"x_hat": model.g_s(ste_round(y, 0.0)), "likelihoods": {"y": y_lk, "z": z_lk}}
+        ym = 0.0 if y_means is None else y_means
+        _, y_lk = model.gaussian_conditional(y, scales, means=y_means)
+        return {"x_hat": model.g_s(ste_round(y, ym)), "likelihoods": {"y": y_lk, "z": z_lk}}
     _, y_lk = model.entropy_bottleneck(y)
     return {"x_hat": model.g_s(ste_round(y, _medians(model.entropy_bottleneck))),
             "likelihoods": {"y": y_lk}}
+
+
+def scheduled_lr(peak: float, frac: float) -> float:
+    """A step decay over the wall-time budget (needs no knowledge of the step count): the
+    full rate for 70 %, a third of it to 90 %, a tenth for the last 10 %."""
+    return peak if frac < 0.7 else peak / 3 if frac < 0.9 else peak / 10
+
+
+def optimise(loss: torch.Tensor, params: list, opt, model, aux_opt) -> torch.Tensor:
+    """One step: the loss (gradients clipped to norm 1), then CompressAI's auxiliary loss
+    that fits the entropy bottleneck's quantiles; returns the auxiliary loss."""
+    opt.zero_grad()
+    aux_opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    aux = model.aux_loss()
+    aux.backward()
+    aux_opt.step()
+    return aux
 
 
 def build(n: int, m: int, arch: str = "factorized"):
@@ -215,9 +238,11 @@ def main() -> None:
     opt = torch.optim.Adam(params, lr=a.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=1e-3)
     step, log, elapsed0, init_steps, init_s = 0, [], 0.0, 0, 0.0
+    carried = {}        # a fitted hyperprior's offsets and record, kept in every checkpoint
     if a.resume and ckpt.exists():
         st = torch.load(ckpt, weights_only=False)
         model.load_state_dict(st["model"])
+        carried = {k: st[k] for k in ("y_means", "hyper_fit") if k in st}
         opt.load_state_dict(st["opt"])
         aux_opt.load_state_dict(st["aux_opt"])
         step, log, elapsed0 = st["step"], st["log"], st.get("elapsed_s", 0.0)
@@ -227,6 +252,7 @@ def main() -> None:
     elif a.init:
         st = torch.load(a.init, weights_only=False)
         model.load_state_dict(st["model"])
+        carried = {k: st[k] for k in ("y_means", "hyper_fit") if k in st}
         log = [dict(r, init=a.init) for r in st["log"][-1:]]
         init_steps = st["step"] + st.get("init_steps", 0)
         init_s = st.get("elapsed_s", 0.0) + st.get("init_s", 0.0)
@@ -238,6 +264,9 @@ def main() -> None:
         init_s = shipped.get("wall_s", 0) + shipped.get("wall_s_before_fine_tune", 0)
         print(f"transforms from {a.init_onnx} ({init_steps} steps shipped)", flush=True)
 
+    y_means = carried["y_means"].view(1, -1, 1, 1) if "y_means" in carried else None
+    if y_means is not None and not a.ste:
+        raise SystemExit("a fitted hyperprior (y_means) trains with --ste only")
     images = load_images()
     print(f"{len(images)} training photos; lambda {a.lmbda}, N={a.N} M={a.M}", flush=True)
     model.train()
@@ -274,31 +303,21 @@ def main() -> None:
                     "aux_opt": aux_opt.state_dict(), "step": step, "log": log,
                     "rng": rng.getstate(), "elapsed_s": elapsed0 + time.time() - t0,
                     "init_steps": init_steps, "init_s": init_s,
-                    "args": vars(a)}, tmp)
+                    "args": vars(a), **carried}, tmp)
         os.replace(tmp, ckpt)
 
     while step < a.steps and time.time() - t0 < a.minutes * 60:
-        # a step decay over the wall-time budget (needs no knowledge of the step count):
-        # the full rate for 70 %, a third of it to 90 %, a tenth for the last 10 %
-        frac = (time.time() - t0) / (a.minutes * 60)
-        lr = a.lr if frac < 0.7 else a.lr / 3 if frac < 0.9 else a.lr / 10
+        lr = scheduled_lr(a.lr, (time.time() - t0) / (a.minutes * 60))
         for g in opt.param_groups:
             g["lr"] = lr
         x = batch(images, a.batch, a.crop, rng)
-        opt.zero_grad()
-        aux_opt.zero_grad()
-        out = forward_mixed(model, x) if a.ste else model(x)
+        out = forward_mixed(model, x, y_means) if a.ste else model(x)
         npix = x.shape[0] * x.shape[2] * x.shape[3]
         bpp = sum(torch.log(lk).sum() for lk in out["likelihoods"].values()) / (-math.log(2) * npix)
         mse = torch.mean((out["x_hat"] - x) ** 2)
         dist = distortion(out["x_hat"], x, a.luma_weight) if a.luma_weight > 0 else mse
         loss = a.lmbda * 255.0 ** 2 * dist + bpp
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        aux = model.aux_loss()
-        aux.backward()
-        aux_opt.step()
+        aux = optimise(loss, params, opt, model, aux_opt)
         step += 1
         acc["loss"] += loss.item()
         acc["mse"] += mse.item()

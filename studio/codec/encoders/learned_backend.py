@@ -18,6 +18,7 @@ decoded frame, so the files decode in order (from the last I-frame for random ac
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -32,21 +33,41 @@ from studio.codec.reference import ReferenceClip, ReferenceInfo
 DEFAULT_POINTS = 4
 
 
+ENTROPY_MODEL_LABELS = {"factorized": "Balle 2017, factorised prior",
+                        "hyperprior": "Balle 2018, scale hyperprior"}
+
+
+def family_label(points: dict) -> str:
+    """"Learned (<paper>, <entropy model>)" from the rate points' codec.json files (quality
+    -> folder): the label says which kind of model the curves come from."""
+    kinds = set()
+    for folder in points.values():
+        try:
+            kinds.add(json.loads((Path(folder) / "codec.json").read_text(encoding="utf-8"))
+                      .get("entropy_model", "factorized"))
+        except (OSError, ValueError, AttributeError):
+            continue
+    if len(kinds) == 1 and next(iter(kinds)) in ENTROPY_MODEL_LABELS:
+        return f"Learned ({ENTROPY_MODEL_LABELS[kinds.pop()]})"
+    return "Learned"
+
+
 def learned_spec(key: str = "learned", family: str = "learned_codec",
                  temporal: bool = False) -> CodecSpec:
     """The catalogue entry: quality 1..N where N is the number of rate points found (the
     shipped family's, or DEFAULT_POINTS when none is installed yet). ``temporal``: the
     residual P-frame mode (``intra`` False marks it)."""
-    n = DEFAULT_POINTS
+    n, label = DEFAULT_POINTS, "Learned"
     try:
         from studio.codec.learned.model import rate_points_by_quality, shipped_dir
 
         found = rate_points_by_quality(shipped_dir() if family == "learned_codec" else family)
         n = max(found, default=0) or DEFAULT_POINTS
+        label = family_label(found)
     except Exception:  # noqa: BLE001 - the catalogue must load even with a broken install
         pass
-    label = ("Learned, temporal (residual P-frames)" if temporal
-             else "Learned (Balle 2017, factorised prior)")
+    if temporal:
+        label = "Learned, temporal (residual P-frames)"
     return CodecSpec(key, label, family, ("default",),
                      "default", (float(n), 1.0), (float(n), 1.0), backend="learned",
                      image=True, intra=not temporal, high_bit_depth=True,

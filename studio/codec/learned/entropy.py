@@ -200,15 +200,33 @@ class GaussianTables:
     count: np.ndarray      # (S,) int32
     precision: int
     source: str = ""
+    # (M,) float32 or None: y's quantisation offsets (q = round(y - mean), y_hat = q + mean);
+    # optional (``y_means`` in the file), zero when absent: a hyperprior fitted to a
+    # factorised model's transforms keeps that model's offsets, so its distortion is unchanged
+    y_means: np.ndarray | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "GaussianTables":
         return _load_tables(path, "hyperprior tables", lambda z, src: cls(
             np.asarray(z["scale_table"], np.float32), np.asarray(z["g_freqs"]),
-            np.asarray(z["g_offset"]), np.asarray(z["g_count"]), int(z["precision"]), src))
+            np.asarray(z["g_offset"]), np.asarray(z["g_count"]), int(z["precision"]), src,
+            np.asarray(z["y_means"], np.float32) if "y_means" in z.files else None))
+
+    def offsets(self, channels: int) -> np.ndarray:
+        """y's quantisation offsets, (channels, 1, 1), for broadcasting over a latent grid."""
+        if self.y_means is None:
+            return np.zeros((channels, 1, 1), np.float32)
+        if self.y_means.shape != (channels,):
+            raise EntropyError(f"{self.source or 'Gaussian tables'}: 'y_means' has "
+                               f"{self.y_means.shape[0]} entries, the latents {channels} "
+                               f"channels")
+        return self.y_means[:, None, None]
 
     def validate(self) -> None:
         where = self.source or "Gaussian tables"
+        if self.y_means is not None and (self.y_means.ndim != 1
+                                         or not np.all(np.isfinite(self.y_means))):
+            raise EntropyError(f"{where}: 'y_means' must be a finite 1-D array")
         if self.scales.ndim != 1 or len(self.scales) < 2 or \
                 not np.all(np.diff(self.scales) > 0) or self.scales[0] <= 0:
             raise EntropyError(f"{where}: 'scale_table' must be positive and increasing")

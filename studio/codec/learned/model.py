@@ -25,8 +25,11 @@ q = round(y - means) (int32), entropy-code q. Decoding: q back from the stream (
 y_hat = q + means (float32), synthesis, crop, clip. With a hyperprior: z = hyper_analysis(y)
 is coded with the factorised tables first; both sides then compute the scales from z_hat
 with hyper_synthesis (always on the CPU provider, so encoder and decoder get the same
-floats on one machine and pick the same tables); q = round(y) is coded with the Gaussian
-table of each latent's scale. Frame payload: z stream length (4 bytes LE), z stream, y stream.
+floats on one machine and pick the same tables); q is coded with the Gaussian
+table of each latent's scale; q = round(y - y_means), y_hat = q + y_means, where the optional
+``y_means`` of entropy.npz (zero when absent) keeps the offsets of the factorised model whose
+transforms a hyperprior was fitted to. Frame payload: z stream length (4 bytes LE), z stream,
+y stream.
 """
 
 from __future__ import annotations
@@ -116,6 +119,8 @@ class LearnedModel:
             # factorised: the tables of y; hyperprior: of z, with y's Gaussian tables beside
             self.tables = FactorizedTables.load(entropy)
             self.gaussian = GaussianTables.load(entropy) if self.hyperprior else None
+            if self.gaussian is not None and self.latent_channels:
+                self.gaussian.offsets(self.latent_channels)    # y_means: one per channel
         except EntropyError as exc:
             raise LearnedModelError(str(exc)) from None
         self._coder: FactorizedCoder | None = None
@@ -201,7 +206,7 @@ class LearnedModel:
                                     f"{scales.shape}, expected (1, {', '.join(map(str, y_shape))})")
         return self.gaussian.scale_index(scales[0])
 
-    def _encode_hyper(self, rgb: np.ndarray) -> bytes:
+    def _encode_hyper(self, rgb: np.ndarray) -> tuple[bytes, np.ndarray]:
         y = self._latents(rgb)
         (z,) = self._pool(self.hyper_analysis_manifest, ROLE_HYPER_ANALYSIS).run(
             np.ascontiguousarray(y[None], dtype=np.float32))
@@ -210,9 +215,18 @@ class LearnedModel:
                                     f"{z.shape}, expected (1, {self.tables.channels}, h, w)")
         zq = np.rint(z[0] - self.tables.means[:, None, None]).astype(np.int32)
         zs = self.coder.encode(zq)
-        q = np.rint(y).astype(np.int32)
+        q = np.rint(y - self._y_offsets(y.shape[0])).astype(np.int32)
         ys = self.gaussian_coder.encode(q, self._scale_index(zq, y.shape))
-        return _ZLEN.pack(len(zs)) + zs + ys
+        return _ZLEN.pack(len(zs)) + zs + ys, q
+
+    def _y_offsets(self, channels: int) -> np.ndarray:
+        """The quantisation offsets of y, (M, 1, 1)."""
+        if self.hyperprior:
+            try:
+                return self.gaussian.offsets(channels)
+            except EntropyError as exc:
+                raise LearnedModelError(str(exc)) from None
+        return self.tables.means[:, None, None]
 
     def _decode_hyper(self, payload: bytes, lh: int, lw: int) -> np.ndarray:
         if len(payload) < _ZLEN.size:
@@ -230,8 +244,7 @@ class LearnedModel:
 
     def synthesise(self, q: np.ndarray, width: int, height: int) -> np.ndarray:
         """Quantised latents -> (H, W, 3) float32 RGB in [0, 1]."""
-        y_hat = (q.astype(np.float32) + (0.0 if self.hyperprior
-                                         else self.tables.means[:, None, None]))[None]
+        y_hat = (q.astype(np.float32) + self._y_offsets(q.shape[0]))[None]
         (x,) = self._pool(self.synthesis_manifest, ROLE_SYNTHESIS).run(
             np.ascontiguousarray(y_hat, dtype=np.float32))
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] < height or x.shape[3] < width:
@@ -239,20 +252,30 @@ class LearnedModel:
                                     f"cannot hold a {width}x{height} picture")
         return np.clip(x[0, :, :height, :width].transpose(1, 2, 0), 0.0, 1.0)
 
-    def encode_rgb(self, rgb: np.ndarray) -> bytes:
+    def encode_q(self, rgb: np.ndarray) -> tuple[bytes, np.ndarray]:
+        """(H, W, 3) float RGB -> (frame payload, its quantised latents (M, h, w) int32);
+        the temporal mode keeps the latents to code the next frame's change against."""
         if self.hyperprior:
             return self._encode_hyper(rgb)
-        return self.coder.encode(self.analyse(rgb))
+        q = self.analyse(rgb)
+        return self.coder.encode(q), q
 
-    def decode_rgb(self, payload: bytes, width: int, height: int,
-                   where: str = "bitstream") -> np.ndarray:
+    def decode_q(self, payload: bytes, width: int, height: int,
+                 where: str = "bitstream") -> np.ndarray:
+        """A frame payload -> its quantised latents (exact); errors name ``where``."""
         lh, lw = self.latent_shape(width, height)
         try:
-            q = self._decode_hyper(payload, lh, lw) if self.hyperprior \
+            return self._decode_hyper(payload, lh, lw) if self.hyperprior \
                 else self.coder.decode(payload, lh, lw)
         except EntropyError as exc:
             raise UserError(f"{where}: {exc}") from None
-        return self.synthesise(q, width, height)
+
+    def encode_rgb(self, rgb: np.ndarray) -> bytes:
+        return self.encode_q(rgb)[0]
+
+    def decode_rgb(self, payload: bytes, width: int, height: int,
+                   where: str = "bitstream") -> np.ndarray:
+        return self.synthesise(self.decode_q(payload, width, height, where), width, height)
 
 
 # --- finding models ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ next I-frame). An I-frame starts the stream, every ``gop`` frames (0: never agai
 scene cut (the source changed by more than ``SCENE_CUT`` in mean absolute value since the
 previous source frame).
 
-D-frames (factorised-prior models): a flat residual still costs the image prior ~0.2 bit
+D-frames (either entropy model): a flat residual still costs the image prior ~0.2 bit
 per pixel, and consecutive residuals' latents are ~95 % equal on a static clip, so a D-frame
 codes the latents' CHANGE from the previous P/D frame with a model sent in the frame itself:
 per channel the share of zeros (one byte), and one table of the non-zero changes (integers,
@@ -57,12 +57,7 @@ class TemporalEncoder:
             self.prev, self._latents = m.decode_rgb(body, w, h), None
             return INTRA + body
         residual = np.clip(rgb - self.prev + OFFSET, 0.0, 1.0)
-        if m.hyperprior:        # its latents are coded with per-picture scales: P only
-            body = m.encode_rgb(residual)
-            self.prev = _add(self.prev, m.decode_rgb(body, w, h))
-            return PREDICTED + body
-        q = m.analyse(residual)
-        kind, body = PREDICTED, m.coder.encode(q)
+        kind, (body, q) = PREDICTED, m.encode_q(residual)
         if self._latents is not None and self._latents.shape == q.shape:
             delta = encode_delta(q - self._latents)
             if len(delta) < len(body):
@@ -89,18 +84,13 @@ class TemporalDecoder:
         if self.prev is None or (kind == DELTA and self._latents is None):
             raise UserError(f"{where}: a {kind.decode()}-frame needs the frame before it "
                             f"(decode the stream from its first frame or from an I-frame)")
-        if m.hyperprior:
-            if kind == DELTA:
-                raise UserError(f"{where}: a D-frame for a hyperprior model (not made by "
-                                f"this codec)")
-            self.prev = _add(self.prev, m.decode_rgb(body, width, height, where=where))
-            return self.prev
-        lh, lw = m.latent_shape(width, height)
-        try:
-            q = m.coder.decode(body, lh, lw) if kind == PREDICTED \
-                else self._latents + decode_delta(body, self._latents.shape)
-        except ValueError as exc:   # EntropyError: damaged or foreign data
-            raise UserError(f"{where}: {exc}") from None
+        if kind == PREDICTED:
+            q = m.decode_q(body, width, height, where=where)
+        else:
+            try:
+                q = self._latents + decode_delta(body, self._latents.shape)
+            except ValueError as exc:   # EntropyError: damaged or foreign data
+                raise UserError(f"{where}: {exc}") from None
         self._latents = q
         self.prev = _add(self.prev, m.synthesise(q, width, height))
         return self.prev
