@@ -1,7 +1,8 @@
 """Fit a scale hyperprior to a trained factorised rate point, its transforms frozen.
 
+    # --from: a FACTORISED rate point (the shipped ones up to commit f5d1c10 were)
     .venv-recipes/bin/python models/recipes/learned_codec/fit_hyperprior.py \
-        --from models/learned_codec/q4 --minutes 20 --ckpt /work/lc/h_q4.pt
+        --from /work/lc/f5/models/learned_codec/q4 --minutes 10 --ckpt /work/lc/h_q4.pt
     .venv-recipes/bin/python models/recipes/learned_codec/export.py --ckpt /work/lc/h_q4.pt \
         --out models/learned_codec/q4 --quality 4
 
