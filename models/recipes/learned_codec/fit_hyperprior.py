@@ -37,17 +37,12 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from export import PAD_HYPER, pad_to  # noqa: E402
 from train import (build, load_images, load_transforms_from_onnx, optimise,  # noqa: E402
                    scheduled_lr)
 
-PAD_HYPER = 64
 SCALE_MIN = 0.11          # CompressAI's scale bound = the first entry of the exported table
-
-
-def pad_to(x: torch.Tensor, m: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % m, (-w) % m
-    return torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+ESCAPE_BITS = 16          # a value outside a table: the escape symbol, then 16 raw bits
 
 
 @torch.no_grad()
@@ -99,14 +94,17 @@ def rate(model, y: torch.Tensor, means: torch.Tensor, train: bool) -> tuple[torc
 
 
 def factorised_bits(tables, held: list[torch.Tensor], means: torch.Tensor) -> float:
-    """What the factorised point's own integer tables spend on the held-out latents."""
+    """What the factorised point's own integer tables spend on the held-out latents (as the
+    app codes them: a value outside a channel's table costs the escape plus 16 raw bits)."""
     freqs, off, cnt = tables["freqs"], tables["offset"], tables["count"]
     bits = 0.0
     for y in held:
         q = torch.round(y - means[0]).long().numpy()
         for c in range(q.shape[0]):
-            k = np.clip(q[c] - off[c], 0, cnt[c] - 1)
-            bits += float(-np.log2(freqs[c, k] / 65536.0).sum())
+            k = q[c] - off[c]
+            out = (k < 0) | (k >= cnt[c] - 1)
+            k = np.where(out, cnt[c] - 1, k)
+            bits += float(-np.log2(freqs[c, k] / 65536.0).sum()) + ESCAPE_BITS * int(out.sum())
     return bits
 
 
